@@ -1,0 +1,62 @@
+"""Where things are: the course repository, its data folder, and the environment's Intel MPI.
+
+Every notebook and every per-rank script finds Intel MPI the same way: the `bin/` of the Python
+environment that runs it comes first on PATH, and libfabric finds its providers in that
+environment's `lib/`. `mpi_environment()` returns such an environment for child processes.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent.parent
+ENV_PREFIX = Path(sys.prefix)
+ENV_BIN = ENV_PREFIX / "bin"
+ENV_LIB = ENV_PREFIX / "lib"
+
+
+def data_dir() -> Path:
+    """The folder where staged data sets live (`$CLUSTERKIT_DATA`, else `<repo>/data`)."""
+    return Path(os.environ.get("CLUSTERKIT_DATA", REPO_ROOT / "data"))
+
+
+def runs_dir(name: str = "") -> Path:
+    """A scratch folder for run artefacts (checkpoints, logs, images), created on demand."""
+    path = Path(os.environ.get("CLUSTERKIT_RUNS", REPO_ROOT / "runs")) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mpi_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of os.environ in which this environment's Intel MPI comes first.
+
+    - PATH starts with the environment's bin/ (mpirun is a wrapper that finds mpiexec.hydra there);
+    - FI_PROVIDER_PATH points libfabric at its providers (needed for tcp/ofi across nodes);
+    - I_MPI_ROOT lets the mpicc/mpicxx wrappers compile against it;
+    - PYTHONUNBUFFERED makes every rank's print() arrive as it happens.
+    """
+    env = dict(os.environ)
+    path_entries = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != str(ENV_BIN)]
+    env["PATH"] = os.pathsep.join([str(ENV_BIN), *path_entries])
+    env.setdefault("FI_PROVIDER_PATH", str(ENV_LIB))
+    env.setdefault("I_MPI_ROOT", str(ENV_PREFIX))
+    env["PYTHONUNBUFFERED"] = "1"
+    if extra:
+        env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def find_mpirun() -> str | None:
+    """The mpirun that this environment provides, or None when Intel MPI is not installed."""
+    candidate = ENV_BIN / "mpirun"
+    if candidate.exists() and (ENV_BIN / "mpiexec.hydra").exists():
+        return str(candidate)
+    return None
+
+
+def which(program: str) -> str | None:
+    """shutil.which over the MPI-first PATH."""
+    return shutil.which(program, path=mpi_environment()["PATH"])

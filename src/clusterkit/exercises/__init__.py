@@ -1,0 +1,1 @@
+"""Exercise checks, one module per course module (e.g. `clusterkit.exercises.parallelism`)."""

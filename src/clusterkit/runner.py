@@ -1,0 +1,283 @@
+"""Run a real distributed job with Intel MPI's `mpirun` from a notebook cell.
+
+    result = mpirun("hello_mpi.py", n=2)            # streams every line into the cell
+    result.pinning                                  # [RankPin(rank=0, pid=..., node=..., cpus=(0,)), ...]
+
+The runner is plumbing, not the lesson: it builds the command line a learner would type on a
+cluster (shown before the run), streams each line as it arrives, kills the whole job when it
+outlives its time-out, and turns the ways a job fails into one clear error.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .environment import find_mpirun, mpi_environment
+from .impi_debug import DebugReport, parse_debug
+
+DEFAULT_TIMEOUT = 180.0
+BAD_TERMINATION = re.compile(
+    r"RANK (?P<rank>\d+) PID (?P<pid>\d+) RUNNING AT (?P<node>\S+)\s*\n=\s+(?P<how>KILLED BY SIGNAL: .*|EXIT STATUS: .*)"
+)
+MPI_ABORT = re.compile(r"Abort\((?P<code>\d+)\) on node (?P<rank>\d+)")
+
+
+class MpiError(RuntimeError):
+    """Base class: a distributed job did not do what was asked. The message says what to do."""
+
+
+class MpiNotFound(MpiError):
+    """Intel MPI's mpirun is not in this environment."""
+
+
+class MpiTimeout(MpiError):
+    """The job outlived its time-out and was killed, every rank of it."""
+
+
+class MpiJobFailed(MpiError):
+    """mpirun exited with a non-zero status (a rank raised, aborted or was killed)."""
+
+
+@dataclass
+class MpiResult:
+    """What a finished job left behind: its command, output, exit status and wall time."""
+
+    command: list[str]
+    output: str
+    returncode: int
+    seconds: float
+    debug: DebugReport = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.debug = parse_debug(self.output)
+
+    @property
+    def pinning(self):
+        """The rank/pid/node/pin-cpu table that I_MPI_DEBUG printed (empty if it printed none)."""
+        return self.debug.pinning
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.splitlines()
+
+    def app_lines(self) -> list[str]:
+        """The output without Intel MPI's own debug lines: what the ranks printed."""
+        return [line for line in self.lines if not self.debug.is_debug_line(line)]
+
+    def values(self, key: str) -> list[str]:
+        """Every value printed as `key=value` or `key: value` on a line of its own, in order."""
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*[=:]\s*(.+?)\s*$")
+        return [m.group(1) for line in self.lines if (m := pattern.match(line))]
+
+    def value(self, key: str, cast=float):
+        """The last value printed for `key`, cast (default float)."""
+        found = self.values(key)
+        if not found:
+            raise KeyError(f"the job printed no line '{key}=...'; its output ends with:\n{_tail(self.output)}")
+        return cast(found[-1])
+
+
+def build_command(
+    program: str | os.PathLike | list[str],
+    *args: object,
+    n: int = 2,
+    ppn: int | None = None,
+    hosts: list[str] | str | None = None,
+    genv: dict[str, object] | None = None,
+    debug: int | None = 5,
+    python: bool | None = None,
+    mpirun_path: str = "mpirun",
+    ordered_output: bool = True,
+) -> list[str]:
+    """The mpirun command line for `program` (a `.py` script runs under `python -m mpi4py`).
+
+    `python -m mpi4py script.py` turns an uncaught exception on any rank into MPI_Abort, so the
+    other ranks are ended too instead of waiting forever in their next collective.
+    """
+    if n < 1:
+        raise ValueError(f"n (the number of ranks) must be at least 1, got {n}")
+    command = [mpirun_path, "-n", str(n)]
+    if ppn is not None:
+        command += ["-ppn", str(ppn)]
+    if hosts:
+        command += ["-hosts", hosts if isinstance(hosts, str) else ",".join(hosts)]
+    if ordered_output:
+        command += ["-ordered-output"]
+    variables = dict(genv or {})
+    if debug is not None:
+        variables.setdefault("I_MPI_DEBUG", debug)
+    for name, value in variables.items():
+        command += ["-genv", name, str(value)]
+    if isinstance(program, list):
+        command += [str(part) for part in program]
+    else:
+        program = str(program)
+        if python is None:
+            python = program.endswith(".py")
+        command += [sys.executable, "-m", "mpi4py", program] if python else [program]
+    return command + [str(a) for a in args]
+
+
+def mpirun(
+    program: str | os.PathLike | list[str],
+    *args: object,
+    n: int = 2,
+    ppn: int | None = None,
+    hosts: list[str] | str | None = None,
+    genv: dict[str, object] | None = None,
+    env: dict[str, object] | None = None,
+    debug: int | None = 5,
+    timeout: float = DEFAULT_TIMEOUT,
+    python: bool | None = None,
+    cwd: str | os.PathLike | None = None,
+    echo: bool = True,
+    show_command: bool = True,
+    check: bool = True,
+    ordered_output: bool = True,
+) -> MpiResult:
+    """Run `program` on `n` ranks with Intel MPI and return its output for parsing.
+
+    n, ppn, hosts   ranks, ranks per node, node names (as in `mpirun -n -ppn -hosts`);
+    genv            variables for every rank, passed as `-genv NAME VALUE` (pinning, threads...);
+    env             variables set for mpirun itself (inherited by all ranks);
+    debug           I_MPI_DEBUG level (5 prints the rank/pid/node/pin-cpu table), None for none;
+    timeout         seconds after which the whole job is killed and MpiTimeout raised;
+    echo            print each line into the cell as it arrives;
+    check           raise MpiJobFailed on a non-zero exit status.
+    """
+    mpirun_path = find_mpirun()
+    if mpirun_path is None:
+        raise MpiNotFound(
+            f"Intel MPI's mpirun is not installed in this Python environment ({sys.prefix}).\n"
+            "What to do: run the course setup (`make setup` in the repository root), then choose the "
+            "kernel 'Python (Distributed ML on CPU)' for this notebook (Kernel > Change Kernel)."
+        )
+    command = build_command(
+        program, *args, n=n, ppn=ppn, hosts=hosts, genv=genv, debug=debug, python=python,
+        mpirun_path=mpirun_path, ordered_output=ordered_output,
+    )
+    if show_command and echo:
+        print("$ " + display_command(command), flush=True)
+    output, returncode, seconds, timed_out = _stream(command, mpi_environment(env), cwd, timeout, echo)
+    result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
+    if timed_out:
+        raise MpiTimeout(
+            f"The job did not finish within {timeout:g} s, so every rank was killed.\n"
+            "Likely cause: one rank is waiting in a send, receive or collective that another rank never "
+            "reaches (a deadlock), or the job is far bigger than this machine.\n"
+            "What to do: check that every rank calls the same collectives in the same order, try fewer "
+            f"ranks or less data, or pass a larger timeout=.\nLast lines:\n{_tail(output)}"
+        )
+    if check and returncode != 0:
+        raise MpiJobFailed(explain_failure(result))
+    return result
+
+
+def display_command(command: list[str]) -> str:
+    """The command as a learner would type it: `python` instead of the environment's full path."""
+    shown = ["python" if part == sys.executable else part for part in command]
+    shown[0] = "mpirun" if shown[0].endswith("/mpirun") else shown[0]
+    return shlex.join(shown)
+
+
+def explain_failure(result: MpiResult) -> str:
+    """Turn mpirun's exit status and its BAD TERMINATION blocks into a message a learner can act on."""
+    reasons = []
+    for aborted in MPI_ABORT.finditer(result.output):
+        reasons.append(f"rank {aborted['rank']} called MPI_Abort (error code {aborted['code']}), "
+                       "usually after an uncaught Python exception: see its traceback above")
+    killed = [m for m in BAD_TERMINATION.finditer(result.output) if "SIGNAL: 15" not in m["how"]]
+    for block in killed:
+        reasons.append(f"rank {block['rank']} (pid {block['pid']} on {block['node']}) ended badly: "
+                       f"{block['how'].strip().lower()}")
+    if "SIGNAL: 9" in result.output and not reasons:
+        reasons.append("a rank was killed (signal 9), often by the out-of-memory killer")
+    if not reasons:
+        reasons.append("a rank exited with an error; see its message above")
+    return (
+        f"mpirun exited with status {result.returncode}: " + "; ".join(dict.fromkeys(reasons)) + ".\n"
+        "The other ranks were stopped with it. What to do: read the first traceback or error in the "
+        f"output, fix the script, and run the cell again.\nLast lines:\n{_tail(result.output)}"
+    )
+
+
+def _stream(command, env, cwd, timeout, echo):
+    """Run `command` in its own process group, echoing lines; kill the group at the deadline."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        text=True, errors="replace", bufsize=1, env=env, cwd=cwd, start_new_session=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    collected: list[str] = []
+    deadline = started + timeout
+    timed_out = False
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            timed_out = True
+            _kill_group(process)
+            break
+        try:
+            line = lines.get(timeout=min(remaining, 0.5))
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        collected.append(line)
+        if echo:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    returncode = process.wait()
+    # after a kill, pick up what the pump read before the pipe closed
+    while timed_out and not lines.empty():
+        line = lines.get()
+        if line is not None:
+            collected.append(line)
+    return "".join(collected), returncode, time.perf_counter() - started, timed_out
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGTERM the job's whole process group (mpirun, hydra proxies, ranks), then SIGKILL."""
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(text: str, count: int = 12) -> str:
+    return "\n".join("    " + line for line in text.rstrip().splitlines()[-count:])
+
+
+def show_script(path: str | os.PathLike, start: str | None = None, end: str | None = None):
+    """Display a per-rank script (or the part between two marker lines) with syntax colouring."""
+    from IPython.display import Code
+
+    text = Path(path).read_text()
+    if start is not None:
+        text = text[text.index(start):]
+    if end is not None:
+        text = text[: text.index(end) + len(end)]
+    return Code(text, language="python")

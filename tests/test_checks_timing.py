@@ -1,0 +1,54 @@
+import pytest
+
+from clusterkit.checks import ExerciseFailed, Hint, approx_equal, exercise_check
+from clusterkit.timing import Timer, best_time
+
+
+@exercise_check("Double a number")
+def check_double(function):
+    if function(2) != 4:
+        raise Hint(f"double(2) gave {function(2)}, expected 4")
+
+
+def test_pass_prints_and_returns_true(capsys):
+    assert check_double(lambda x: 2 * x) is True
+    assert capsys.readouterr().out == "PASS: Double a number\n"
+
+
+def test_wrong_answer_fails_with_the_hint():
+    with pytest.raises(ExerciseFailed, match=r"FAIL: Double a number\n  Hint: double\(2\) gave 3, expected 4"):
+        check_double(lambda x: x + 1)
+
+
+def test_unfilled_todo_is_named():
+    def todo(x):
+        raise NotImplementedError("TODO: double it")
+
+    with pytest.raises(ExerciseFailed, match="TODO is not filled in yet"):
+        check_double(todo)
+
+
+def test_crash_in_learner_code_is_reported_not_raised_raw():
+    with pytest.raises(ExerciseFailed, match="your code raised ZeroDivisionError"):
+        check_double(lambda x: x / 0)
+
+
+def test_ipython_shows_only_the_message():
+    assert ExerciseFailed("FAIL: x")._render_traceback_() == ["FAIL: x"]
+
+
+def test_approx_equal_checks_shape_and_values():
+    assert approx_equal([1.0, 2.0], [1.0, 2.0 + 1e-12])
+    assert not approx_equal([1.0, 2.0], [1.0, 2.1])
+    assert not approx_equal([1.0, 2.0], [[1.0, 2.0]])
+
+
+def test_timer_and_best_time():
+    with Timer() as timer:
+        sum(range(1000))
+    assert timer.seconds >= 0
+    calls = []
+    assert best_time(calls.append, 1, repeat=3) >= 0
+    assert calls == [1, 1, 1]
+    with pytest.raises(ValueError):
+        best_time(print, repeat=0)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Serve JupyterLab on the course: bound to 127.0.0.1, protected by a token, the course kernel selected.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PORT="${1:-8888}"
+TOKEN="${JUPYTER_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+extra=()
+[ "$(id -u)" = 0 ] && extra+=(--allow-root)
+echo "JupyterLab on the course: http://127.0.0.1:${PORT}/lab?token=${TOKEN}"
+echo "(start with 01_parallelism/01_start_here.ipynb; stop with Ctrl-C)"
+export PATH="$ROOT/.venv/bin:$PATH"
+exec "$ROOT/.venv/bin/jupyter" lab --no-browser --ip=127.0.0.1 --port="$PORT" \
+  --ServerApp.root_dir="$ROOT" --IdentityProvider.token="$TOKEN" \
+  --MappingKernelManager.default_kernel_name=dmlcpu "${extra[@]}"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Set up (or repair) the course environment in .venv/: idempotent, a second run rebuilds nothing.
+#   1. checks the build tools Horovod needs          4. the course kernel 'dmlcpu'
+#   2. installs the pinned stack (requirements.lock) 5. data: MNIST, or Fashion-MNIST offline
+#   3. builds Horovod from PyPI's source against     6. the self-check table
+#      TensorFlow with MPI and Gloo (rebuilt if broken)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${COURSE_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+HOROVOD_VERSION="0.28.1"
+BOOTSTRAP="pip==26.3 setuptools==84.2.1 wheel==0.48.0"
+started=$(date +%s)
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf '\nSETUP FAILED: %s\n' "$*" >&2; exit 1; }
+
+# -- 1. tools -------------------------------------------------------------------------------------
+say "Checking tools"
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PYTHON="$candidate"; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || die "Python 3.11 was not found. Install it (Debian: apt-get install python3.11 python3.11-venv python3.11-dev; or pyenv install 3.11) or set PYTHON=/path/to/python3.11."
+missing=()
+for tool in gcc g++ make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+[ ${#missing[@]} -eq 0 ] || die "missing build tools: ${missing[*]} (Horovod compiles from source). Install them: apt-get install build-essential"
+"$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || die "Python's headers (Python.h) are missing; Horovod compiles against them. Install them: apt-get install python3.11-dev"
+echo "python: $("$PYTHON" --version) ($(command -v "$PYTHON")); gcc $(gcc -dumpversion); $(make --version | head -1)"
+
+# -- 2. the pinned stack ----------------------------------------------------------------------------
+if [ ! -x "$PY" ]; then
+  say "Creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.course-requirements.sha256"
+wanted=$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  say "Installing the pinned stack (requirements.lock): a few minutes the first time"
+  "$PY" -m pip install --quiet --disable-pip-version-check $BOOTSTRAP
+  "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.lock"
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
+  echo "$wanted" > "$stamp"
+else
+  say "Pinned stack already installed (requirements.lock unchanged)"
+fi
+
+# -- 3. Horovod -------------------------------------------------------------------------------------
+horovod_ok() {  # the right version, horovod.tensorflow loads its ops, MPI and Gloo compiled in
+  "$PY" -c "import sys, horovod, horovod.tensorflow as hvd; sys.exit(not (horovod.__version__ == '$HOROVOD_VERSION' and hvd.mpi_built() and hvd.gloo_built()))" 2>/dev/null
+}
+if horovod_ok; then
+  say "Horovod $HOROVOD_VERSION already built with TensorFlow, MPI and Gloo"
+else
+  say "Building Horovod $HOROVOD_VERSION from source against TensorFlow, with MPI and Gloo (about 10 minutes on 2 cores)"
+  "$PY" -m pip uninstall --quiet --yes horovod >/dev/null 2>&1 || true
+  log="$VENV/horovod-build.log"
+  if ! env PATH="$VENV/bin:$PATH" I_MPI_ROOT="$VENV" LDFLAGS="-Wl,-rpath,$VENV/lib" \
+      HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 \
+      HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_PYTORCH=1 MAKEFLAGS="-j$(nproc)" \
+      "$PY" -m pip install --no-build-isolation --no-cache-dir --disable-pip-version-check \
+      "horovod==$HOROVOD_VERSION" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "the Horovod build failed; the full log is $log (the lines above are its end)."
+  fi
+  horovod_ok || die "Horovod installed but horovod.tensorflow does not load with MPI and Gloo; see $log"
+fi
+
+# -- 4. kernel --------------------------------------------------------------------------------------
+say "Jupyter kernel"
+"$PY" -m clusterkit.kernel
+
+# -- 5. data ----------------------------------------------------------------------------------------
+say "Data"
+if [ ! -f "${CLUSTERKIT_DATA:-$ROOT/data}/digits.npz" ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
+   && ! "$PY" -c "import urllib.request as u; u.urlopen('https://storage.googleapis.com', timeout=5)" 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "offline: installing the Fashion-MNIST fallback (Debian package dataset-fashion-mnist)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
+      || die "could not install dataset-fashion-mnist with apt-get"
+  fi
+fi
+"$PY" -m clusterkit.data
+
+# -- 6. self-check ----------------------------------------------------------------------------------
+say "Self-check"
+"$PY" -m clusterkit.selfcheck
+echo "setup finished in $(( $(date +%s) - started )) s"
