@@ -52,3 +52,20 @@ def test_timer_and_best_time():
     assert calls == [1, 1, 1]
     with pytest.raises(ValueError):
         best_time(print, repeat=0)
+
+
+def test_scaling_numbers_and_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clusterkit.plots import efficiencies, plot_scaling, scaling_table, speedups
+
+    assert speedups([1, 2, 4], [8.0, 4.0, 4.0]) == [1.0, 2.0, 2.0]
+    assert efficiencies([1, 2, 4], [8.0, 4.0, 4.0]) == [1.0, 1.0, 0.5]
+    assert efficiencies([1, 2], [2.0, 4.0], weak=True) == [1.0, 0.5]
+    table = scaling_table([1, 2], [2.0, 1.0]).splitlines()
+    assert table[2].split() == ["2", "1.000s", "2.00x", "100%"]
+    ax = plot_scaling([1, 2, 4], [8.0, 4.0, 4.0], cores=2)
+    assert [line.get_label() for line in ax.get_lines()] == ["measured", "ideal (linear)", "2 physical cores"]
+    ax = plot_scaling([1, 2], [1.0, 1.1], weak=True)
+    assert ax.get_ylabel().startswith("efficiency")
