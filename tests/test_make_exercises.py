@@ -61,6 +61,7 @@ def test_notebook_is_cleared_cut_and_points_to_its_solution(tmp_path, monkeypatc
     (tmp_path / "solutions" / "01_parallelism" / "blocks.csv").write_text("1,2\n")
     expected = gen.expected_files(tmp_path)
     assert set(expected) == {tmp_path / "01_parallelism" / "demo.ipynb", tmp_path / "01_parallelism" / "blocks.csv"}
+    (tmp_path / "01_parallelism").mkdir()
     (tmp_path / "01_parallelism" / "old.py").write_text("")
     assert gen.stale_files(expected, tmp_path) == [tmp_path / "01_parallelism" / "old.py"]
 

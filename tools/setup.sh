@@ -15,6 +15,8 @@ started=$(date +%s)
 
 say() { printf '\n== %s\n' "$*"; }
 die() { printf '\nSETUP FAILED: %s\n' "$*" >&2; exit 1; }
+# pip, quiet, without the warnings some machines' pip configuration prints for every package
+pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | { grep -v "^WARNING: Location .* is ignored" || true; }; }
 
 # -- 1. tools -------------------------------------------------------------------------------------
 say "Checking tools"
@@ -43,9 +45,9 @@ stamp="$VENV/.course-requirements.sha256"
 wanted=$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   say "Installing the pinned stack (requirements.lock): a few minutes the first time"
-  "$PY" -m pip install --quiet --disable-pip-version-check $BOOTSTRAP
-  "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.lock"
-  "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
+  pip_install $BOOTSTRAP
+  pip_install -r "$ROOT/requirements.lock"
+  pip_install --no-deps --no-build-isolation -e "$ROOT"
   echo "$wanted" > "$stamp"
 else
   say "Pinned stack already installed (requirements.lock unchanged)"
@@ -87,7 +89,7 @@ if [ ! -f "${CLUSTERKIT_DATA:-$ROOT/data}/digits.npz" ] && [ ! -f /usr/share/dat
       || die "could not install dataset-fashion-mnist with apt-get"
   fi
 fi
-"$PY" -m clusterkit.data
+"$PY" -c "import sys, clusterkit.data; sys.exit(clusterkit.data.main())"
 
 # -- 6. self-check ----------------------------------------------------------------------------------
 say "Self-check"

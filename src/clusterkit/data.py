@@ -5,7 +5,7 @@ internet (or taken from Keras' cache). On an offline machine the drop-in is Fash
 Debian's `dataset-fashion-mnist` package (same shapes, same idx format, real photographs of
 clothing). Both are staged as one file, `<data>/digits.npz`, that records which data set it is.
 
-Run `python -m clusterkit.data` to stage (the course setup does it).
+The course setup stages it (`make setup`).
 """
 from __future__ import annotations
 
@@ -144,8 +144,8 @@ def load_digits_dataset(directory: Path | None = None) -> ImageDataset:
     """Load the staged digits data set; a clear error says how to stage it when it is missing."""
     staged = Path(directory or data_dir()) / STAGED_NAME
     if not staged.exists():
-        raise DataNotStaged(f"No staged data at {staged}. What to do: run `make setup` (or "
-                            "`python -m clusterkit.data`) in the course folder once.")
+        raise DataNotStaged(f"No staged data at {staged}. What to do: run `make setup` in the course "
+                            "folder once.")
     with np.load(staged) as saved:
         return ImageDataset(name=str(saved["name"]), source=str(saved["source"]),
                             **{key: saved[key] for key in FASHION_FILES})
@@ -167,8 +167,11 @@ def sample_image(name: str = "china.jpg") -> np.ndarray:
     return load_sample_image(name)
 
 
-if __name__ == "__main__":
+def main() -> int:
+    """Stage the data for the course setup: 0 when staged, else the reason and 1."""
     try:
         stage_digits()
     except DataNotStaged as problem:
-        sys.exit(str(problem))
+        print(problem, file=sys.stderr)
+        return 1
+    return 0

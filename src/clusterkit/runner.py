@@ -254,17 +254,41 @@ def _stream(command, env, cwd, timeout, echo):
 
 
 def _kill_group(process: subprocess.Popen) -> None:
-    """SIGTERM the job's whole process group (mpirun, hydra proxies, ranks), then SIGKILL."""
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """End the whole job: SIGTERM mpirun's process group (hydra then stops its ranks), and after a
+    grace period SIGKILL every process left in the job's session (ranks run in process groups of
+    their own, but all stay in the session that mpirun was started in)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=3.0)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 5.0
+    while (alive := _session_members(process.pid)) and time.monotonic() < deadline:
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+    process.wait()
+
+
+def _session_members(session: int) -> list[int]:
+    """Live (not zombie) processes of a session, read from /proc (empty where there is no /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            state, process_session = fields[0], int(fields[3])
+            if process_session == session and state not in ("Z", "X"):
+                members.append(int(entry.name))
+    return members
 
 
 def _tail(text: str, count: int = 12) -> str:

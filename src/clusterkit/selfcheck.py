@@ -6,11 +6,13 @@ when a required part fails. Notebooks call `selfcheck_table()` for the same rows
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from .environment import find_mpirun, mpi_environment
@@ -65,10 +67,12 @@ def check_daal4py() -> Row:
     if not getattr(d4p, "__has_dist__", False):
         return Row("daal4py distributed", False, "daal4py was built without distributed (SPMD) mode")
     ok, detail = _run_ranks("daal4py")
-    return Row("daal4py distributed", ok and "procs=2" in detail, f"{d4p.__version__}: {detail}")
+    version = metadata.version("scikit-learn-intelex")
+    return Row("daal4py distributed", ok and "procs=2" in detail, f"scikit-learn-intelex {version}: {detail}")
 
 
 def check_horovod() -> Row:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices are not results
     try:
         hvd = importlib.import_module("horovod.tensorflow")
     except Exception as problem:  # a partial build fails here with an ImportError or NotFoundError

@@ -1,0 +1,232 @@
+"""Module 03_horovod: exercise checks, the Horovod build check, and small table helpers.
+
+    from clusterkit.exercises import horovod as hz
+    hz.require_horovod()                 # says which Horovod this is, or what to do
+    hz.check_scaled_settings(my_function)
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping, Sequence
+
+from ..checks import Hint, exercise_check
+
+# Every rank of this module's jobs: Intel MPI waits for messages without spinning (a spinning wait
+# steals the core that the rank's TensorFlow needs: see the stack notes), and TensorFlow's C++ info
+# lines stay out of the cell.
+RANK_ENV = {"I_MPI_WAIT_MODE": 1, "TF_CPP_MIN_LOG_LEVEL": 2}
+
+
+class HorovodBuildError(RuntimeError):
+    """Horovod is missing, or was built without the pieces this module needs."""
+
+
+def horovod_build_problems() -> list[str]:
+    """What is wrong with this environment's Horovod for the course (an empty list: nothing)."""
+    try:
+        importlib.import_module("tensorflow")
+    except ImportError as error:
+        return [f"TensorFlow cannot be imported ({error})"]
+    try:
+        hvd = importlib.import_module("horovod.tensorflow")
+    except ImportError as error:
+        return [f"horovod.tensorflow cannot be imported ({error}): Horovod is missing or was built "
+                "without TensorFlow support (HOROVOD_WITH_TENSORFLOW=1)"]
+    problems = []
+    if not hvd.mpi_built():
+        problems.append("Horovod was built without MPI (HOROVOD_WITH_MPI=1), so `mpirun` cannot start it")
+    return problems
+
+
+def require_horovod() -> str:
+    """One line describing the Horovod in use; HorovodBuildError with what to do if it is unfit."""
+    problems = horovod_build_problems()
+    if problems:
+        raise HorovodBuildError(
+            "This module needs Horovod built with TensorFlow and MPI: " + "; ".join(problems) + ".\n"
+            "What to do: run the course setup again (`make setup`); it rebuilds Horovod from source with "
+            "HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 against this environment's TensorFlow and Intel MPI.")
+    import horovod
+    import horovod.tensorflow as hvd
+    import tensorflow as tf
+
+    controllers = [name for name, built in (("MPI", hvd.mpi_built()), ("Gloo", hvd.gloo_built())) if built]
+    summary = f"Horovod {horovod.__version__} for TensorFlow {tf.__version__}, built with {' and '.join(controllers)}"
+    print(summary)
+    return summary
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain, aligned text table (floats with 3 significant digits, ratios as `1.23x` strings)."""
+    cells = [[h for h in headers]] + [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(value.rjust(width) for value, width in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- 01: learning rate and steps
+
+@exercise_check("Learning rate and steps per epoch for each rank")
+def check_scaled_settings(settings):
+    """settings(base_lr, n_train, batch_per_rank, ranks) -> (learning_rate, steps_per_epoch)."""
+    for base_lr, n_train, batch, ranks in ((0.001, 60000, 128, 1), (0.001, 60000, 128, 2),
+                                           (0.001, 60000, 128, 4), (0.01, 1000, 100, 3)):
+        lr, steps = settings(base_lr, n_train, batch, ranks)
+        where = f"settings({base_lr}, {n_train}, {batch}, {ranks})"
+        if abs(lr - base_lr / ranks) < 1e-12 and ranks > 1:
+            raise Hint(f"{where} gave learning rate {lr:g}: you divided by the ranks. The gradient is averaged "
+                       "over a batch `ranks` times larger, so it is less noisy: take a larger step, "
+                       "base_lr * ranks, not a smaller one.")
+        if abs(lr - base_lr * ranks) > 1e-12:
+            raise Hint(f"{where} gave learning rate {lr:g}, expected {base_lr * ranks:g}: multiply the "
+                       "single-rank learning rate by the number of ranks.")
+        if not isinstance(steps, int):
+            raise Hint(f"{where} gave {steps!r} steps: a number of steps is a whole number (int).")
+        expected = n_train // (batch * ranks)
+        if steps == n_train // batch and ranks > 1:
+            raise Hint(f"{where} gave {steps} steps, as many as one rank alone would need. Every step now "
+                       f"consumes batch x ranks = {batch * ranks} images: divide by the ranks too.")
+        if steps == expected + 1:
+            raise Hint(f"{where} gave {steps} steps (rounded up): the last step would lack a full batch on "
+                       "some rank, and a rank that takes one more step than the others waits for them "
+                       "forever. Round down (//).")
+        if steps != expected:
+            raise Hint(f"{where} gave {steps} steps, expected n_train // (batch_per_rank * ranks) = {expected}.")
+
+
+# ---------------------------------------------------------------- 02: where to resume
+
+CHECKPOINT_NAME = re.compile(r"^epoch-(\d+)$")
+
+
+@exercise_check("Where to resume from the checkpoints")
+def check_resume_epoch(resume_epoch):
+    """resume_epoch(checkpoint_names, requested_epochs, fresh_start) -> first epoch to train, or raise
+    ValueError when the newest checkpoint already reaches requested_epochs (and no fresh start)."""
+    cases = [([], 5, False, 0),
+             (["epoch-1", "epoch-2"], 5, False, 2),
+             (["epoch-9", "epoch-10", "epoch-8"], 12, False, 10),
+             (["epoch-3"], 5, True, 0),
+             (["epoch-3"], 3, True, 0)]
+    for names, epochs, fresh, expected in cases:
+        got = resume_epoch(list(names), epochs, fresh)
+        where = f"resume_epoch({names}, {epochs}, fresh_start={fresh})"
+        if fresh and got != 0:
+            raise Hint(f"{where} gave {got}: a fresh start ignores every old checkpoint and starts at epoch 0.")
+        if names == ["epoch-9", "epoch-10", "epoch-8"] and got == 9:
+            raise Hint(f"{where} gave 9: you compared the names as text ('epoch-9' > 'epoch-10'). Take the "
+                       "number after 'epoch-' as an int and pick the largest.")
+        if got != expected:
+            raise Hint(f"{where} gave {got}, expected {expected}: resume after the newest checkpoint "
+                       "(its epoch number is the number of epochs already trained).")
+    try:
+        got = resume_epoch(["epoch-2", "epoch-3"], 3, False)
+    except ValueError as error:
+        if "fresh" not in str(error).lower():
+            raise Hint(f"the error says {str(error)!r}; tell the learner what to do: ask for more epochs or "
+                       "use the fresh-start option (mention 'fresh').")
+    else:
+        raise Hint(f"resume_epoch(['epoch-2', 'epoch-3'], 3, False) returned {got} instead of raising "
+                   "ValueError: training from epoch 3 to epoch 3 trains nothing, silently. That is the "
+                   "workshop's trap: raise ValueError saying what to do.")
+
+
+# ---------------------------------------------------------------- 03: reading the pin map
+
+@exercise_check("Ranks sharing each CPU")
+def check_ranks_per_cpu(ranks_per_cpu, pinning):
+    """ranks_per_cpu(pinning) -> {cpu: number of ranks pinned to it} (one node)."""
+    from ..impi_debug import RankPin
+
+    samples = {
+        "one rank per core": [RankPin(0, 1, "n", (0,)), RankPin(1, 2, "n", (1,))],
+        "4 ranks on 2 cores": [RankPin(r, r + 1, "n", (r % 2,)) for r in range(4)],
+        "one rank on both cores": [RankPin(0, 1, "n", (0, 1))],
+    }
+    samples["your 4-rank run"] = list(pinning)
+    for name, sample in samples.items():
+        expected: dict[int, int] = {}
+        for pin in sample:
+            for cpu in pin.cpus:
+                expected[cpu] = expected.get(cpu, 0) + 1
+        got = ranks_per_cpu(sample)
+        if not isinstance(got, Mapping):
+            raise Hint(f"for {name} you returned {type(got).__name__}; return a dict {{cpu: ranks}}.")
+        got = dict(got)
+        if name == "one rank on both cores" and got == {(0, 1): 1}:
+            raise Hint("a rank pinned to {0,1} may run on CPU 0 and on CPU 1: count it once for each CPU in "
+                       "pin.cpus, not once for the tuple.")
+        if got != expected:
+            raise Hint(f"for {name} you returned {got}, expected {expected}: loop over the ranks and, for "
+                       "each CPU in pin.cpus, add one to that CPU's count.")
+
+
+# ---------------------------------------------------------------- 04: learning-rate warm-up
+
+@exercise_check("Linear learning-rate warm-up")
+def check_warmup_lr(warmup_lr):
+    """warmup_lr(epoch, single_rank_lr, ranks, warmup_epochs) -> learning rate at (fractional) epoch."""
+    cases = [(0.0, 0.001, 4, 2.0), (1.0, 0.001, 4, 2.0), (2.0, 0.001, 4, 2.0), (5.0, 0.001, 4, 2.0),
+             (0.5, 0.01, 2, 1.0), (3.0, 0.01, 1, 1.0)]
+    for epoch, lr, ranks, warmup in cases:
+        expected = lr * ranks if epoch >= warmup else lr * (1 + epoch * (ranks - 1) / warmup)
+        got = warmup_lr(epoch, lr, ranks, warmup)
+        where = f"warmup_lr({epoch}, {lr}, {ranks}, {warmup})"
+        if epoch == 0 and abs(got - lr * ranks) < 1e-12 and ranks > 1:
+            raise Hint(f"{where} gave the full scaled rate {got:g} at epoch 0: a warm-up starts at the "
+                       "single-rank rate, where the fresh weights cannot be thrown too far.")
+        if epoch > warmup and got > lr * ranks * (1 + 1e-9):
+            raise Hint(f"{where} gave {got:g}, above the scaled rate {lr * ranks:g}: stop growing once the "
+                       "warm-up is over (min or an if).")
+        if abs(got - expected) > 1e-12:
+            raise Hint(f"{where} gave {got:g}, expected {expected:g}: grow linearly from lr (epoch 0) to "
+                       "lr * ranks (epoch warmup_epochs), then stay there.")
+
+
+# ---------------------------------------------------------------- 05: ratios against the default
+
+@exercise_check("Throughput ratios against the default")
+def check_ratios(ratios, rates):
+    """ratios(rates, baseline) -> {setting: rate / rates[baseline]}."""
+    samples = [({"default": 100.0, "a": 150.0, "b": 50.0}, "default"), (dict(rates), "default")]
+    for sample, baseline in samples:
+        got = ratios(dict(sample), baseline)
+        expected = {name: rate / sample[baseline] for name, rate in sample.items()}
+        if set(got) != set(expected):
+            raise Hint(f"you returned ratios for {sorted(got)}; expected one per setting, {sorted(expected)} "
+                       "(including the baseline itself, 1.0).")
+        inverted = {name: sample[baseline] / rate for name, rate in sample.items()}
+        if all(abs(got[n] - inverted[n]) < 1e-9 for n in got) and got != expected:
+            raise Hint("your ratios are upside down: for throughput (images/s), higher is better, so "
+                       "divide each setting's rate by the baseline's rate.")
+        if any(abs(got[n] - expected[n]) > 1e-9 for n in got):
+            raise Hint(f"for {sample} you returned {got}, expected {expected}.")
+
+
+# ---------------------------------------------------------------- 06: the cluster command line
+
+@exercise_check("The mpirun command line for a cluster")
+def check_cluster_command(cluster_command):
+    """cluster_command(hosts, ranks_per_node, script, *args) -> argv list for mpirun."""
+    argv = cluster_command(["node1", "node2"], 2, "benchmark.py", "--model", "resnet50")
+    if isinstance(argv, str):
+        raise Hint("return a list of arguments (like subprocess.run wants), not one string.")
+    argv = [str(a) for a in argv]
+    if not argv or argv[0] != "mpirun":
+        raise Hint(f"the command must start with 'mpirun', got {argv[:1]}")
+
+    def after(flag):
+        return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
+
+    if after("-n") != "4":
+        raise Hint(f"-n is {after('-n')}: it is the TOTAL number of ranks, nodes x ranks per node = 2 x 2 = 4.")
+    if after("-ppn") != "2":
+        raise Hint(f"-ppn is {after('-ppn')}: it is the number of ranks per node (2 here, one per core).")
+    if after("-hosts") != "node1,node2":
+        raise Hint(f"-hosts is {after('-hosts')}: the node names joined by commas, 'node1,node2'.")
+    tail = ["python", "-m", "mpi4py", "benchmark.py", "--model", "resnet50"]
+    if argv[-len(tail):] != tail:
+        raise Hint(f"the command must end with {' '.join(tail)} (python -m mpi4py ends all ranks if one "
+                   f"raises; the script's own arguments come last), got {' '.join(argv[-len(tail):])}")

@@ -1,0 +1,227 @@
+"""Module 03_horovod: the checks reject the typical wrong answers with a specific hint, the Horovod
+build check names what is missing, and real faults (a rank dying, too many ranks, a corrupt or stale
+checkpoint) end the job with a clear message instead of hanging."""
+import importlib
+import re
+import types
+
+import pytest
+
+import clusterkit as ck
+from clusterkit.checks import ExerciseFailed
+from clusterkit.environment import REPO_ROOT
+from clusterkit.exercises import horovod as hz
+from clusterkit.impi_debug import RankPin
+
+SCRIPTS = REPO_ROOT / "solutions" / "03_horovod"
+
+
+def fails_with(check, *args, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        check(*args)
+
+
+# ------------------------------------------------------------ learning rate and steps
+
+def test_scaled_settings_right_answer_passes():
+    assert hz.check_scaled_settings(lambda lr, n, b, r: (lr * r, n // (b * r)))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda lr, n, b, r: (lr, n // (b * r)), "multiply the single-rank learning rate"),
+    (lambda lr, n, b, r: (lr / r, n // (b * r)), "you divided by the ranks"),
+    (lambda lr, n, b, r: (lr * r, n // b), "divide by the ranks too"),
+    (lambda lr, n, b, r: (lr * r, -(-n // (b * r))), "Round down"),
+    (lambda lr, n, b, r: (lr * r, n / (b * r)), "whole number"),
+])
+def test_scaled_settings_typical_mistakes(wrong, hint):
+    fails_with(hz.check_scaled_settings, wrong, hint=hint)
+
+
+# ------------------------------------------------------------ where to resume
+
+def resume_right(names, epochs, fresh):
+    if fresh or not names:
+        return 0
+    newest = max(int(name.split("-")[1]) for name in names)
+    if newest >= epochs:
+        raise ValueError(f"checkpoint at epoch {newest} >= {epochs}: ask for more epochs or use fresh_start")
+    return newest
+
+
+def test_resume_right_answer_passes():
+    assert hz.check_resume_epoch(resume_right)
+
+
+def test_resume_typical_mistakes():
+    def as_text(names, epochs, fresh):
+        return 0 if fresh or not names else int(max(names).split("-")[1])
+
+    def silent_trap(names, epochs, fresh):
+        return 0 if fresh or not names else max(int(n.split("-")[1]) for n in names)
+
+    def ignores_fresh(names, epochs, fresh):
+        return resume_right(names, epochs, False) if names and max(int(n.split("-")[1]) for n in names) < epochs else 0 if not names else max(int(n.split("-")[1]) for n in names)
+
+    def vague_error(names, epochs, fresh):
+        try:
+            return resume_right(names, epochs, fresh)
+        except ValueError:
+            raise ValueError("bad checkpoint") from None
+
+    fails_with(hz.check_resume_epoch, as_text, hint="compared the names as text")
+    fails_with(hz.check_resume_epoch, silent_trap, hint="workshop's trap")
+    fails_with(hz.check_resume_epoch, ignores_fresh, hint="fresh start ignores every old checkpoint")
+    fails_with(hz.check_resume_epoch, vague_error, hint="mention 'fresh'")
+
+
+# ------------------------------------------------------------ ranks per CPU
+
+OVERSUBSCRIBED = [RankPin(r, 100 + r, "vm", (r % 2,)) for r in range(4)]
+
+
+def per_cpu_right(pinning):
+    counts = {}
+    for pin in pinning:
+        for cpu in pin.cpus:
+            counts[cpu] = counts.get(cpu, 0) + 1
+    return counts
+
+
+def test_ranks_per_cpu_right_answer_passes():
+    assert hz.check_ranks_per_cpu(per_cpu_right, OVERSUBSCRIBED)
+
+
+def test_ranks_per_cpu_typical_mistakes():
+    def per_tuple(pinning):
+        counts = {}
+        for pin in pinning:
+            key = pin.cpus[0] if len(pin.cpus) == 1 else pin.cpus
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    fails_with(hz.check_ranks_per_cpu, per_tuple, OVERSUBSCRIBED, hint="count it once for each CPU")
+    fails_with(hz.check_ranks_per_cpu, lambda p: [1, 1], OVERSUBSCRIBED, hint="return a dict")
+    fails_with(hz.check_ranks_per_cpu, lambda p: {pin.rank: 1 for pin in p}, OVERSUBSCRIBED, hint="expected")
+
+
+# ------------------------------------------------------------ warm-up
+
+def test_warmup_right_answer_passes():
+    assert hz.check_warmup_lr(lambda e, lr, r, w: lr * (1 + min(e, w) * (r - 1) / w))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda e, lr, r, w: lr * r, "single-rank rate"),
+    (lambda e, lr, r, w: lr * (1 + e * (r - 1) / w), "stop growing"),
+    (lambda e, lr, r, w: lr * (1 + min(e, w) * r / w), "expected"),
+])
+def test_warmup_typical_mistakes(wrong, hint):
+    fails_with(hz.check_warmup_lr, wrong, hint=hint)
+
+
+# ------------------------------------------------------------ ratios
+
+RATES = {"default": 1000.0, "one thread": 1200.0}
+
+
+def test_ratios_right_answer_passes():
+    assert hz.check_ratios(lambda rates, base: {n: r / rates[base] for n, r in rates.items()}, RATES)
+
+
+def test_ratios_typical_mistakes():
+    fails_with(hz.check_ratios, lambda rates, base: {n: rates[base] / r for n, r in rates.items()}, RATES,
+               hint="upside down")
+    fails_with(hz.check_ratios, lambda rates, base: {n: r / rates[base] for n, r in rates.items() if n != base},
+               RATES, hint="including the baseline")
+
+
+# ------------------------------------------------------------ cluster command
+
+def command_right(hosts, ppn, script, *args):
+    return ["mpirun", "-n", len(hosts) * ppn, "-ppn", ppn, "-hosts", ",".join(hosts),
+            "python", "-m", "mpi4py", script, *args]
+
+
+def test_cluster_command_right_answer_passes():
+    assert hz.check_cluster_command(command_right)
+
+
+@pytest.mark.parametrize("mutate, hint", [
+    (lambda argv: " ".join(map(str, argv)), "not one string"),
+    (lambda argv: argv[:2] + [2] + argv[3:], "TOTAL number of ranks"),
+    (lambda argv: argv[:6] + ["node1 node2"] + argv[7:], "joined by commas"),
+    (lambda argv: argv[:7] + ["python"] + argv[10:], "python -m mpi4py"),
+])
+def test_cluster_command_typical_mistakes(mutate, hint):
+    fails_with(hz.check_cluster_command, lambda *a: mutate(command_right(*a)), hint=hint)
+
+
+# ------------------------------------------------------------ Horovod build check
+
+def fake_import(monkeypatch, broken=None, mpi=True):
+    real = importlib.import_module
+
+    def importer(name, *args):
+        if name == broken:
+            raise ImportError(f"No module named '{name}'")
+        if name == "horovod.tensorflow":
+            return types.SimpleNamespace(mpi_built=lambda: mpi, gloo_built=lambda: True)
+        return real(name, *args)
+
+    monkeypatch.setattr(hz.importlib, "import_module", importer)
+
+
+def test_build_check_accepts_tensorflow_and_mpi(monkeypatch):
+    fake_import(monkeypatch)
+    assert hz.horovod_build_problems() == []
+
+
+@pytest.mark.parametrize("broken, mpi, named", [
+    ("tensorflow", True, "TensorFlow cannot be imported"),
+    ("horovod.tensorflow", True, "without TensorFlow support"),
+    (None, False, "built without MPI"),
+])
+def test_build_check_names_what_is_missing(monkeypatch, broken, mpi, named):
+    fake_import(monkeypatch, broken=broken, mpi=mpi)
+    assert any(named in problem for problem in hz.horovod_build_problems())
+    with pytest.raises(hz.HorovodBuildError, match="What to do: run the course setup"):
+        hz.require_horovod()
+
+
+def test_real_horovod_is_fit_for_the_course(capsys):
+    assert re.match(r"Horovod 0\.28\.1 for TensorFlow 2\.15\.\d+, built with MPI", hz.require_horovod())
+
+
+def test_text_table_aligns_columns():
+    assert hz.text_table(["a", "bb"], [[1, 0.12345], [10, "x"]]).splitlines() == [
+        " a     bb", "--  -----", " 1  0.123", "10      x"]
+
+
+# ------------------------------------------------------------ real faults, real ranks
+
+def train(*args, n=2, timeout=120):
+    return ck.mpirun("train_keras.py", *args, n=n, genv=hz.RANK_ENV, cwd=SCRIPTS, timeout=timeout, echo=False)
+
+
+def test_rank_dying_mid_training_ends_the_job_with_a_clear_message(tmp_path):
+    with pytest.raises(ck.MpiJobFailed, match=r"rank 1 .*exit status: 3") as failure:
+        train("--epochs", "3", "--train-limit", "2048", "--die-after-epoch", "1", "--ckpt-dir", tmp_path)
+    assert "epoch 1/3" in str(failure.value) or (tmp_path / "epoch-001.index").exists()
+
+
+def test_more_ranks_than_samples_is_refused(tmp_path):
+    with pytest.raises(ck.MpiJobFailed, match=r"1 training samples cannot be split over 2 ranks"):
+        train("--train-limit", "1")
+
+
+def test_corrupt_and_stale_checkpoints_are_explained(tmp_path):
+    train("--epochs", "1", "--train-limit", "1024", "--batch", "64", "--ckpt-dir", tmp_path)
+    with pytest.raises(ck.MpiJobFailed, match=r"newest checkpoint is from epoch 1, and --epochs is 1.*--fresh-start"):
+        train("--epochs", "1", "--train-limit", "1024", "--batch", "64", "--ckpt-dir", tmp_path)
+    (tmp_path / "epoch-001.index").write_bytes(b"not a checkpoint")
+    with pytest.raises(ck.MpiJobFailed, match=r"checkpoint epoch-001 cannot be read .*corrupt"):
+        train("--epochs", "2", "--train-limit", "1024", "--batch", "64", "--ckpt-dir", tmp_path)
+    fresh = train("--epochs", "1", "--train-limit", "1024", "--batch", "64", "--ckpt-dir", tmp_path, "--fresh-start")
+    assert fresh.value("start_epoch", str).startswith("0")
+    assert "fresh start: removed 1 old checkpoint(s)" in fresh.output

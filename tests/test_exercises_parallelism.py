@@ -1,0 +1,269 @@
+"""The checks of module 01_parallelism accept the right answers and reject each typical wrong one with
+its own hint. The SPMD and pinning checks read real mpirun results (a second each)."""
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+import clusterkit as ck
+from clusterkit.checks import ExerciseFailed
+from clusterkit.exercises import parallelism as px
+
+SCRIPTS = Path(ck.REPO_ROOT) / "solutions" / "01_parallelism"
+
+
+# -- 02: kinds of parallelism --------------------------------------------------------------------------
+
+RIGHT_KINDS = {name: kind for name, (kind, _) in px.SCENARIOS.items()}
+
+
+def test_kinds_right_answers_pass_in_any_case(capsys):
+    assert px.check_parallelism_kinds({k: v.lower() for k, v in RIGHT_KINDS.items()})
+    assert "PASS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answers, hint", [
+    ({"numpy_sqrt": "SIMD"}, "no answer for web_server"),
+    ({**RIGHT_KINDS, "numpy_sqrt": "vector"}, "answer with 'SIMD', 'MIMD' or 'SPMD'"),
+    ({**RIGHT_KINDS, "mpirun_script": "MIMD"}, "mpirun_script is not MIMD.*one program, four processes"),
+    ({**RIGHT_KINDS, "numpy_sqrt": "SPMD"}, "numpy_sqrt is not SPMD.*4 float64 at once"),
+])
+def test_kinds_wrong_answers_name_the_scenario(answers, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        px.check_parallelism_kinds(answers)
+
+
+# -- 02: SPMD sum over real ranks ----------------------------------------------------------------------
+
+def spmd_job(tmp_path, body: str):
+    """A job that prints what `body` computes from `partial` (this rank's share) as total=."""
+    script = tmp_path / "sum.py"
+    script.write_text("import sys\nfrom mpi4py import MPI\ncomm = MPI.COMM_WORLD\nn = int(sys.argv[1])\n" + body)
+    return {ranks: ck.mpirun(script, 50, n=ranks, echo=False, timeout=60) for ranks in (2, 4)}
+
+
+SHARE = "partial = sum(i * i for i in range(comm.rank, n, comm.size))\n"
+
+
+def test_spmd_sum_right_script_passes(tmp_path):
+    runs = spmd_job(tmp_path, SHARE + "total = comm.allreduce(partial)\nif comm.rank == 0:\n    print(f'total={total}')\n")
+    assert px.check_spmd_sum(runs, 50)
+
+
+def test_the_solution_script_passes():
+    runs = {ranks: ck.mpirun(SCRIPTS / "spmd_sum.py", 1000, n=ranks, echo=False, timeout=60) for ranks in (2, 4)}
+    assert px.check_spmd_sum(runs, 1000)
+
+
+@pytest.mark.parametrize("body, hint", [
+    ("total = comm.allreduce(sum(i * i for i in range(n)))\nif comm.rank == 0:\n    print(f'total={total}')\n",
+     "2 x the right one: every rank added up ALL"),
+    (SHARE + "if comm.rank == 0:\n    print(f'total={partial}')\n", "too small.*comm.allreduce"),
+    (SHARE + "total = comm.allreduce(partial)\nprint(f'total={total}')\n", "every rank printed"),
+    (SHARE + "total = comm.allreduce(partial)\n", "no line 'total=...'"),
+    ("partial = sum(i * i for i in range(comm.rank, n))\ntotal = comm.allreduce(partial)\n"
+     "if comm.rank == 0:\n    print(f'total={total}')\n", "too big.*must not overlap"),
+])
+def test_spmd_sum_wrong_scripts_get_their_hint(tmp_path, body, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        px.check_spmd_sum(spmd_job(tmp_path, body), 50)
+
+
+def test_spmd_sum_needs_two_sizes():
+    with pytest.raises(ExerciseFailed, match="two different numbers of ranks"):
+        px.check_spmd_sum({}, 10)
+
+
+def test_sum_of_squares():
+    assert [px.sum_of_squares(n) for n in (0, 1, 2, 3, 50)] == [0, 0, 1, 5, sum(i * i for i in range(50))]
+
+
+# -- 03: the locked deposit ----------------------------------------------------------------------------
+
+def locked(account, lock, amount):
+    with lock:
+        balance = account["balance"]
+        account["balance"] = balance + amount
+
+
+def lock_only_write(account, lock, amount):
+    balance = account["balance"]
+    with lock:
+        account["balance"] = balance + amount
+
+
+def lock_only_read(account, lock, amount):
+    with lock:
+        balance = account["balance"]
+    account["balance"] = balance + amount
+
+
+def no_lock(account, lock, amount):
+    account["balance"] = account["balance"] + amount
+
+
+def never_released(account, lock, amount):
+    lock.acquire()
+    account["balance"] = account["balance"] + amount
+
+
+def adds_twice(account, lock, amount):
+    with lock:
+        account["balance"] = account["balance"] + 2 * amount
+
+
+def test_locked_deposit_passes():
+    assert px.check_locked_deposit(locked)
+
+
+@pytest.mark.parametrize("deposit, hint", [
+    (no_lock, "never takes the lock"),
+    (lock_only_write, "reads of the balance happened outside the lock"),
+    (lock_only_read, "writes of the balance happened outside the lock"),
+    (adds_twice, "the balance is 20000, expected 10000"),
+])
+def test_wrong_deposits_get_their_hint(deposit, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        px.check_locked_deposit(deposit)
+
+
+def test_a_lock_never_released_is_reported_not_hung(monkeypatch):
+    real = px.run_deposits
+    monkeypatch.setattr(px, "run_deposits", lambda *a, **k: real(*a, **{**k, "timeout": 1.0}))
+    with pytest.raises(ExerciseFailed, match="never released it"):
+        px.check_locked_deposit(never_released)
+
+
+def test_unlocked_deposits_really_lose_updates_sometimes():
+    """The race the notebook shows is real: without the lock, some of 20 runs lose deposits."""
+    def add(a, b):
+        return a + b
+
+    def unsafe(account, lock, amount):
+        balance = account["balance"]
+        account["balance"] = add(balance, amount)  # a call between read and write: a switch point
+
+    lost = 0
+    for _ in range(20):
+        account = {"balance": 0}
+        assert px.run_deposits(unsafe, account, threading.Lock(), deposits=20_000) == []
+        lost += 40_000 - account["balance"]
+    assert lost > 0
+
+
+# -- 04: block_range -------------------------------------------------------------------------------------
+
+def balanced(n, rank, size):
+    base, extra = divmod(n, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
+def proportional(n, rank, size):
+    return rank * n // size, (rank + 1) * n // size
+
+
+def dropped_remainder(n, rank, size):
+    count = n // size
+    return rank * count, (rank + 1) * count
+
+
+def overlapping(n, rank, size):
+    start, stop = balanced(n, rank, size)
+    return max(0, start - 2), stop
+
+
+def inclusive_stop(n, rank, size):
+    start, stop = balanced(n, rank, size)
+    return start, stop - 1
+
+
+def remainder_to_last(n, rank, size):
+    count = n // size
+    return rank * count, n if rank == size - 1 else (rank + 1) * count
+
+
+def rounded_up(n, rank, size):
+    count = math.ceil(n / size)
+    return rank * count, min(n, (rank + 1) * count)
+
+
+def crashes_when_few_items(n, rank, size):
+    count = n // size
+    extra = n % count
+    return balanced(n, rank, size) if extra >= 0 else None
+
+
+def reversed_order(n, rank, size):
+    return balanced(n, size - 1 - rank, size)
+
+
+@pytest.mark.parametrize("block_range", [balanced, proportional, lambda n, r, s: slice(*balanced(n, r, s)),
+                                         lambda n, r, s: range(*balanced(n, r, s)), ck.shard])
+def test_right_splits_pass(block_range):
+    assert px.check_block_range(block_range)
+
+
+@pytest.mark.parametrize("block_range, hint", [
+    (dropped_remainder, "remainder is dropped: items 9..9"),
+    (overlapping, "Overlap: item 2 belongs to ranks \\[0, 1\\]"),
+    (inclusive_stop, "Off by one: a gap of one item"),
+    (remainder_to_last, "Not balanced: block sizes \\[14, 14, 14, 14, 14, 14, 16\\]"),
+    (rounded_up, "more ranks than items \\(n_items=3, size=5\\) rank 4 got \\(4, 3\\)"),
+    (crashes_when_few_items, "more ranks than items .* raised ZeroDivisionError"),
+    (reversed_order, "not in rank order"),
+    (lambda n, r, s: [r], "returned \\[0\\]; return two integers"),
+])
+def test_wrong_splits_get_their_hint(block_range, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        px.check_block_range(block_range)
+
+
+def test_the_solution_split_passes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("domain", SCRIPTS / "domain.py")
+    domain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(domain)
+    assert px.check_block_range(domain.block_range)
+
+
+# -- 05: hybrid layout on real ranks -------------------------------------------------------------------
+
+def where(n=1, **genv):
+    return ck.mpirun(SCRIPTS / "where_am_i.py", n=n, genv=genv, echo=False, timeout=60)
+
+
+def test_hybrid_layout_passes_with_omp_domain():
+    cores = ck.local_topology().n_cores
+    assert px.check_hybrid_layout(where(I_MPI_PIN_DOMAIN="omp", OMP_NUM_THREADS=cores))
+
+
+@pytest.mark.parametrize("n, genv, hint", [
+    (2, {"OMP_NUM_THREADS": 1}, "shows 2 ranks"),
+    (1, {"I_MPI_PIN_DOMAIN": "node", "OMP_NUM_THREADS": 1}, "runs 1 thread"),
+])
+def test_hybrid_layout_wrong_settings_get_their_hint(n, genv, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        px.check_hybrid_layout(where(n, **genv))
+
+
+def test_hybrid_layout_narrow_domain_is_named():
+    if ck.local_topology().n_cores < 2:
+        pytest.skip("needs at least 2 cores")
+    with pytest.raises(ExerciseFailed, match="pinned to CPU\\(s\\) \\{\\d+\\} only"):
+        px.check_hybrid_layout(where(1, I_MPI_PIN_DOMAIN="core", OMP_NUM_THREADS=2))
+
+
+# -- 06: engine totals -------------------------------------------------------------------------------------
+
+def test_engine_totals():
+    right = px.sum_of_squares(100)
+    assert px.check_engine_totals([right, right], 100)
+    with pytest.raises(ExerciseFailed, match="different totals"):
+        px.check_engine_totals([1, right - 1], 100)
+    with pytest.raises(ExerciseFailed, match="2 x the right one"):
+        px.check_engine_totals([2 * right, 2 * right], 100)
+    with pytest.raises(ExerciseFailed, match="no totals came back"):
+        px.check_engine_totals([], 100)
