@@ -61,7 +61,7 @@ def test_resume_typical_mistakes():
         return 0 if fresh or not names else max(int(n.split("-")[1]) for n in names)
 
     def ignores_fresh(names, epochs, fresh):
-        return resume_right(names, epochs, False) if names and max(int(n.split("-")[1]) for n in names) < epochs else 0 if not names else max(int(n.split("-")[1]) for n in names)
+        return max((int(name.split("-")[1]) for name in names), default=0)
 
     def vague_error(names, epochs, fresh):
         try:
@@ -194,8 +194,8 @@ def test_real_horovod_is_fit_for_the_course(capsys):
 
 
 def test_text_table_aligns_columns():
-    assert hz.text_table(["a", "bb"], [[1, 0.12345], [10, "x"]]).splitlines() == [
-        " a     bb", "--  -----", " 1  0.123", "10      x"]
+    assert hz.text_table(["a", "bb"], [[1, 0.12345], [10, 1234.5]]).splitlines() == [
+        " a     bb", "--  -----", " 1  0.123", "10   1234"]
 
 
 # ------------------------------------------------------------ real faults, real ranks
@@ -205,9 +205,10 @@ def train(*args, n=2, timeout=120):
 
 
 def test_rank_dying_mid_training_ends_the_job_with_a_clear_message(tmp_path):
-    with pytest.raises(ck.MpiJobFailed, match=r"rank 1 .*exit status: 3") as failure:
+    # hydra ends the job as soon as one rank exits without MPI_Finalize: it kills the survivors (signal 9)
+    with pytest.raises(ck.MpiJobFailed, match=r"(?s)fault drill: rank 1 exits abruptly after epoch 1.*KILLED BY SIGNAL: 9"):
         train("--epochs", "3", "--train-limit", "2048", "--die-after-epoch", "1", "--ckpt-dir", tmp_path)
-    assert "epoch 1/3" in str(failure.value) or (tmp_path / "epoch-001.index").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.index")) == ["epoch-001.index"]
 
 
 def test_more_ranks_than_samples_is_refused(tmp_path):

@@ -60,9 +60,9 @@ def test_the_solution_script_passes():
     ("total = comm.allreduce(sum(i * i for i in range(n)))\nif comm.rank == 0:\n    print(f'total={total}')\n",
      "2 x the right one: every rank added up ALL"),
     (SHARE + "if comm.rank == 0:\n    print(f'total={partial}')\n", "too small.*comm.allreduce"),
-    (SHARE + "total = comm.allreduce(partial)\nprint(f'total={total}')\n", "every rank printed"),
+    (SHARE + "total = comm.allreduce(partial)\nprint(f'total={total}')\n", "printed 2 times: every rank printed"),
     (SHARE + "total = comm.allreduce(partial)\n", "no line 'total=...'"),
-    ("partial = sum(i * i for i in range(comm.rank, n))\ntotal = comm.allreduce(partial)\n"
+    ("partial = sum(i * i for i in range(comm.rank * n // comm.size, n))\ntotal = comm.allreduce(partial)\n"
      "if comm.rank == 0:\n    print(f'total={total}')\n", "too big.*must not overlap"),
 ])
 def test_spmd_sum_wrong_scripts_get_their_hint(tmp_path, body, hint):
@@ -71,7 +71,7 @@ def test_spmd_sum_wrong_scripts_get_their_hint(tmp_path, body, hint):
 
 
 def test_spmd_sum_needs_two_sizes():
-    with pytest.raises(ExerciseFailed, match="two different numbers of ranks"):
+    with pytest.raises(ExerciseFailed, match="no results of two runs yet: fill in the TODO of spmd_sum.py"):
         px.check_spmd_sum({}, 10)
 
 
@@ -103,6 +103,14 @@ def no_lock(account, lock, amount):
     account["balance"] = account["balance"] + amount
 
 
+OWN_LOCK = threading.Lock()
+
+
+def own_lock(account, lock, amount):
+    with OWN_LOCK:
+        account["balance"] = account["balance"] + amount
+
+
 def never_released(account, lock, amount):
     lock.acquire()
     account["balance"] = account["balance"] + amount
@@ -118,7 +126,8 @@ def test_locked_deposit_passes():
 
 
 @pytest.mark.parametrize("deposit, hint", [
-    (no_lock, "never takes the lock"),
+    (no_lock, "never takes the `lock` it is given"),
+    (own_lock, "never takes the `lock` it is given"),
     (lock_only_write, "reads of the balance happened outside the lock"),
     (lock_only_read, "writes of the balance happened outside the lock"),
     (adds_twice, "the balance is 20000, expected 10000"),
@@ -189,6 +198,12 @@ def rounded_up(n, rank, size):
     return rank * count, min(n, (rank + 1) * count)
 
 
+def at_least_one_each(n, rank, size):
+    if n < size:  # assumes that every rank gets an item
+        return rank, rank + 1
+    return balanced(n, rank, size)
+
+
 def crashes_when_few_items(n, rank, size):
     count = n // size
     extra = n % count
@@ -210,7 +225,8 @@ def test_right_splits_pass(block_range):
     (overlapping, "Overlap: item 2 belongs to ranks \\[0, 1\\]"),
     (inclusive_stop, "Off by one: a gap of one item"),
     (remainder_to_last, "Not balanced: block sizes \\[14, 14, 14, 14, 14, 14, 16\\]"),
-    (rounded_up, "more ranks than items \\(n_items=3, size=5\\) rank 4 got \\(4, 3\\)"),
+    (rounded_up, "n_items=20, size=8: rank 7 got \\(21, 20\\).*Rounding the block size up"),
+    (at_least_one_each, "more ranks than items \\(n_items=3, size=5\\) rank 3 got \\(3, 4\\)"),
     (crashes_when_few_items, "more ranks than items .* raised ZeroDivisionError"),
     (reversed_order, "not in rank order"),
     (lambda n, r, s: [r], "returned \\[0\\]; return two integers"),
@@ -229,6 +245,27 @@ def test_the_solution_split_passes():
     assert px.check_block_range(domain.block_range)
 
 
+def owner_by_search(item, n, size):
+    return next(r for r in range(size) if balanced(n, r, size)[0] <= item < balanced(n, r, size)[1])
+
+
+def test_owner_of_right_answers_pass():
+    assert px.check_owner_of(owner_by_search)
+    assert px.check_owner_of(px._reference_owner)
+
+
+@pytest.mark.parametrize("owner_of, hint", [
+    (lambda item, n, size: min(item // (n // size), size - 1), "ignores the remainder"),
+    (lambda item, n, size: next(r for r in range(size) if balanced(n, r, size)[0] < item <= balanced(n, r, size)[1])
+     if item else 0, "off by one at a block edge"),
+    (lambda item, n, size: size, "return a rank number from 0 to size - 1"),
+    (lambda item, n, size: item % size, "Find the rank r with start <= item < stop"),
+])
+def test_wrong_owner_of_get_their_hint(owner_of, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        px.check_owner_of(owner_of)
+
+
 # -- 05: hybrid layout on real ranks -------------------------------------------------------------------
 
 def where(n=1, **genv):
@@ -243,6 +280,7 @@ def test_hybrid_layout_passes_with_omp_domain():
 @pytest.mark.parametrize("n, genv, hint", [
     (2, {"OMP_NUM_THREADS": 1}, "shows 2 ranks"),
     (1, {"I_MPI_PIN_DOMAIN": "node", "OMP_NUM_THREADS": 1}, "runs 1 thread"),
+    (1, {}, "OMP_NUM_THREADS is not set"),
 ])
 def test_hybrid_layout_wrong_settings_get_their_hint(n, genv, hint):
     with pytest.raises(ExerciseFailed, match=hint):
@@ -265,5 +303,7 @@ def test_engine_totals():
         px.check_engine_totals([1, right - 1], 100)
     with pytest.raises(ExerciseFailed, match="2 x the right one"):
         px.check_engine_totals([2 * right, 2 * right], 100)
-    with pytest.raises(ExerciseFailed, match="no totals came back"):
+    with pytest.raises(ExerciseFailed, match="the engines hold no total yet"):
+        px.check_engine_totals([None, None], 100)
+    with pytest.raises(ExerciseFailed, match="the engines hold no total yet"):
         px.check_engine_totals([], 100)

@@ -4,11 +4,13 @@
     check_spmd_sum({2: run2, 4: run4}, n)  02: an mpi4py sum of squares that is right on any number of ranks
     check_locked_deposit(deposit)          03: a read-modify-write that threads cannot interleave
     check_block_range(block_range)         04: the split of n items over size ranks
+    check_owner_of(owner_of)               04: which rank owns a given item
     check_hybrid_layout(result)            05: one rank owning every core, with one thread per core
     check_engine_totals(totals, n)         06: an allreduce across ipyparallel MPI engines
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
 
@@ -73,20 +75,22 @@ def _diagnose_total(total: int, expected: int, ranks: int, where: str) -> None:
 def check_spmd_sum(runs: dict, n_items: int) -> None:
     """runs: {number of ranks: MpiResult of `spmd_sum.py n_items`} for at least two sizes."""
     if len(runs) < 2:
-        raise Hint("run the script with two different numbers of ranks (n=2 and n=4) and pass both results")
+        raise Hint("no results of two runs yet: fill in the TODO of spmd_sum.py, then run the mpirun cell "
+                   "(it runs the script on 2 and on 4 ranks) and this check again")
     expected = sum_of_squares(n_items)
     for ranks, result in sorted(runs.items()):
         where = f"with {ranks} ranks"
         if len(result.pinning) != ranks:
             raise Hint(f"{where}: the I_MPI_DEBUG table shows {len(result.pinning)} ranks; pass the result "
                        f"of ck.mpirun('spmd_sum.py', {n_items}, n={ranks})")
+        printed = "\n".join(result.app_lines()).count("total=")
+        if printed > 1:  # lines of different ranks may even run into each other
+            raise Hint(f"{where}: 'total=' was printed {printed} times: every rank printed. Print only on "
+                       "rank 0 (if comm.rank == 0:).")
         totals = result.values("total")
         if not totals:
             raise Hint(f"{where}: no line 'total=...' was printed. After combining the partial sums, rank 0 "
                        "prints f'total={total}'.")
-        if len(totals) > 1:
-            raise Hint(f"{where}: {len(totals)} lines 'total=...': every rank printed. Print only on rank 0 "
-                       "(if comm.rank == 0:), the others hold the same or a partial number.")
         _diagnose_total(int(totals[0]), expected, ranks, where)
 
 
@@ -186,7 +190,8 @@ def check_locked_deposit(deposit) -> None:
         raise Hint("a thread is still waiting for the lock after 20 s: a deposit took the lock and never "
                    "released it. `with lock:` releases it for you, even when the block raises.")
     if lock.acquisitions == 0:
-        raise Hint("deposit never takes the lock: put the read of the balance and the write back inside "
+        raise Hint("deposit never takes the `lock` it is given (a lock of your own protects nothing that "
+                   "the other threads use): put the read of the balance and the write back inside "
                    "`with lock:`.")
     if account.unlocked_reads:
         raise Hint(f"{account.unlocked_reads} reads of the balance happened outside the lock: another thread "
@@ -230,7 +235,7 @@ def _more_ranks_hint(n_items: int, size: int, problem: str) -> Hint:
                 "extra=n_items: the first n_items ranks get one item each.")
 
 
-def _diagnose_split(n_items: int, size: int, blocks: list[tuple[int, int]]) -> None:
+def _check_ranges(n_items: int, size: int, blocks: list[tuple[int, int]]) -> None:
     few = size > n_items
     for rank, (start, stop) in enumerate(blocks):
         if not 0 <= start <= stop <= n_items:
@@ -239,6 +244,10 @@ def _diagnose_split(n_items: int, size: int, blocks: list[tuple[int, int]]) -> N
                 raise _more_ranks_hint(n_items, size, problem)
             raise Hint(f"n_items={n_items}, size={size}: {problem}, outside 0..{n_items} or with start > stop. "
                        "Rounding the block size up (ceil) runs past the end; use divmod(n_items, size).")
+
+
+def _diagnose_split(n_items: int, size: int, blocks: list[tuple[int, int]]) -> None:
+    few = size > n_items
     owners: list[list[int]] = [[] for _ in range(n_items)]
     for rank, (start, stop) in enumerate(blocks):
         for item in range(start, stop):
@@ -286,16 +295,48 @@ def _diagnose_split(n_items: int, size: int, blocks: list[tuple[int, int]]) -> N
 @exercise_check("Split a domain by rank and size")
 def check_block_range(block_range) -> None:
     """block_range(n_items, rank, size) -> (start, stop): contiguous, balanced, covering, in rank order."""
-    for n_items, size in SPLIT_CASES:
-        _diagnose_split(n_items, size, _blocks(block_range, n_items, size))
+    splits = {case: _blocks(block_range, *case) for case in SPLIT_CASES}
     for n_items, size in FEW_ITEM_CASES:
         try:
-            blocks = _blocks(block_range, n_items, size)
+            splits[n_items, size] = _blocks(block_range, n_items, size)
         except Hint:
             raise
         except Exception as error:
             raise _more_ranks_hint(n_items, size, f"your function raised {type(error).__name__}: {error}") from None
-        _diagnose_split(n_items, size, blocks)
+    for group in (SPLIT_CASES, FEW_ITEM_CASES):
+        for case in group:  # blocks outside the domain first: they explain the other symptoms
+            _check_ranges(*case, splits[case])
+        for case in group:
+            _diagnose_split(*case, splits[case])
+
+
+def _reference_owner(item: int, n_items: int, size: int) -> int:
+    base, extra = divmod(n_items, size)
+    boundary = extra * (base + 1)  # the first `extra` ranks own base + 1 items each
+    return item // (base + 1) if item < boundary else extra + (item - boundary) // base
+
+
+@exercise_check("Which rank owns an item")
+def check_owner_of(owner_of) -> None:
+    """owner_of(item, n_items, size) -> the rank whose block (balanced, remainder first) holds item."""
+    for n_items, size in SPLIT_CASES + [(3, 5)]:
+        for item in range(n_items):
+            expected, given = _reference_owner(item, n_items, size), owner_of(item, n_items, size)
+            if given == expected:
+                continue
+            where = f"owner_of({item}, {n_items}, {size}) gave {given!r}, but rank {expected} owns item {item}"
+            if not isinstance(given, int) or not 0 <= given < size:
+                raise Hint(f"{where}: return a rank number from 0 to size - 1 = {size - 1}")
+            if n_items >= size and given == min(item // (n_items // size), size - 1):
+                raise Hint(f"{where}. item // (n_items // size) ignores the remainder: the first "
+                           f"n_items % size = {n_items % size} ranks own one item more. Look the item up in "
+                           "the blocks of block_range instead.")
+            first = _reference_owner(item - 1, n_items, size) != expected if item else True
+            last = _reference_owner(item + 1, n_items, size) != expected if item + 1 < n_items else True
+            if (first and given == expected - 1) or (last and given == expected + 1):
+                raise Hint(f"{where}: off by one at a block edge. A block (start, stop) holds start but not "
+                           "stop: start <= item < stop.")
+            raise Hint(f"{where}. Find the rank r with start <= item < stop for block_range(n_items, r, size).")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -311,6 +352,13 @@ def check_hybrid_layout(result, n_cores: int | None = None) -> None:
     if len(result.pinning) != 1:
         raise Hint(f"the pinning table shows {len(result.pinning)} ranks: start one rank (n=1); its threads, "
                    "not more ranks, should fill the cores")
+    threads_asked = re.findall(r"OMP_NUM_THREADS=(\S+)", "\n".join(result.app_lines()))
+    if not threads_asked:
+        raise Hint("the job printed no 'OMP_NUM_THREADS=...': run the where_am_i.py script of this notebook")
+    if threads_asked[0] == "unset":
+        raise Hint("OMP_NUM_THREADS is not set, so every library guesses its own number of threads (OpenBLAS "
+                   "takes every CPU of the rank's domain, others every CPU of the node). Set it explicitly "
+                   "in genv, to the number of cores the rank should use.")
     pinned = result.pinning[0].cpus
     if len(pinned) < cores:
         raise Hint(f"the rank is pinned to CPU(s) {set(pinned)} only, so its threads would share "
@@ -331,8 +379,9 @@ def check_hybrid_layout(result, n_cores: int | None = None) -> None:
 def check_engine_totals(totals, n_items: int) -> None:
     """totals: the `total` of every engine (view['total']); each must be the whole sum of squares."""
     totals = list(totals)
-    if not totals:
-        raise Hint("no totals came back: run the %%px cell first, then pass view['total']")
+    if not totals or any(total is None for total in totals):
+        raise Hint("the engines hold no total yet: fill in the TODO of the %%px cell and run it, then this "
+                   "check again")
     expected = sum_of_squares(n_items)
     if len(set(totals)) > 1:
         raise Hint(f"the engines hold different totals {totals}: each has only its own partial sum. Combine "

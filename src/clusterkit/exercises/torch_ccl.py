@@ -226,7 +226,7 @@ def check_layout_env(layout_env, cores: int = 2):
         if domain in ("", "core", "1") and threads > 1:
             raise Hint(f"I_MPI_PIN_DOMAIN={domain or 'unset'} gives a rank one core, so its {threads} threads "
                        "share it; 'omp' sizes each rank's domain by OMP_NUM_THREADS")
-        if domain not in ("omp", str(threads)):
+        if domain not in ("omp", str(threads)) and not (domain == "core" and threads == 1):
             raise Hint(f"I_MPI_PIN_DOMAIN={domain!r}: use 'omp' (domain size = OMP_NUM_THREADS) or "
                        f"the number {threads}")
 
