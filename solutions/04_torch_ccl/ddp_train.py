@@ -72,4 +72,5 @@ if rank == 0:
                     "dataset": name}, ck.runs_dir("04_torch_ccl") / args.checkpoint)
         print(f"checkpoint={args.checkpoint}")
 dist.barrier()  # nobody leaves before the checkpoint is written
+del model  # DDP holds the process group and gloo's work objects: free them while Python is fully alive
 dist.destroy_process_group()
