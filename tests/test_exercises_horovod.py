@@ -21,10 +21,18 @@ def fails_with(check, *args, hint):
         check(*args)
 
 
+@pytest.fixture
+def passes(capsys):
+    def run(check, *args):
+        check(*args)
+        assert capsys.readouterr().out == f"PASS: {check.title}\n"
+    return run
+
+
 # ------------------------------------------------------------ learning rate and steps
 
-def test_scaled_settings_right_answer_passes():
-    assert hz.check_scaled_settings(lambda lr, n, b, r: (lr * r, n // (b * r)))
+def test_scaled_settings_right_answer_passes(passes):
+    passes(hz.check_scaled_settings, lambda lr, n, b, r: (lr * r, n // (b * r)))
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -49,8 +57,8 @@ def resume_right(names, epochs, fresh):
     return newest
 
 
-def test_resume_right_answer_passes():
-    assert hz.check_resume_epoch(resume_right)
+def test_resume_right_answer_passes(passes):
+    passes(hz.check_resume_epoch, resume_right)
 
 
 def test_resume_typical_mistakes():
@@ -88,8 +96,8 @@ def per_cpu_right(pinning):
     return counts
 
 
-def test_ranks_per_cpu_right_answer_passes():
-    assert hz.check_ranks_per_cpu(per_cpu_right, OVERSUBSCRIBED)
+def test_ranks_per_cpu_right_answer_passes(passes):
+    passes(hz.check_ranks_per_cpu, per_cpu_right, OVERSUBSCRIBED)
 
 
 def test_ranks_per_cpu_typical_mistakes():
@@ -107,8 +115,8 @@ def test_ranks_per_cpu_typical_mistakes():
 
 # ------------------------------------------------------------ warm-up
 
-def test_warmup_right_answer_passes():
-    assert hz.check_warmup_lr(lambda e, lr, r, w: lr * (1 + min(e, w) * (r - 1) / w))
+def test_warmup_right_answer_passes(passes):
+    passes(hz.check_warmup_lr, lambda e, lr, r, w: lr * (1 + min(e, w) * (r - 1) / w))
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -125,8 +133,8 @@ def test_warmup_typical_mistakes(wrong, hint):
 RATES = {"default": 1000.0, "one thread": 1200.0}
 
 
-def test_ratios_right_answer_passes():
-    assert hz.check_ratios(lambda rates, base: {n: r / rates[base] for n, r in rates.items()}, RATES)
+def test_ratios_right_answer_passes(passes):
+    passes(hz.check_ratios, lambda rates, base: {n: r / rates[base] for n, r in rates.items()}, RATES)
 
 
 def test_ratios_typical_mistakes():
@@ -143,8 +151,8 @@ def command_right(hosts, ppn, script, *args):
             "python", "-m", "mpi4py", script, *args]
 
 
-def test_cluster_command_right_answer_passes():
-    assert hz.check_cluster_command(command_right)
+def test_cluster_command_right_answer_passes(passes):
+    passes(hz.check_cluster_command, command_right)
 
 
 @pytest.mark.parametrize("mutate, hint", [

@@ -8,7 +8,8 @@ SCRIPT = REPO_ROOT / "solutions" / "01_parallelism" / "start_here_ranks.py"
 
 
 def test_four_ranks_pass(capsys):
-    assert check_four_ranks(mpirun(SCRIPT, n=4, echo=False, timeout=60))
+    check_four_ranks(mpirun(SCRIPT, n=4, echo=False, timeout=60))
+    assert capsys.readouterr().out == "PASS: Launch four ranks and read their pinning\n"
 
 
 @pytest.mark.parametrize("kwargs,hint", [

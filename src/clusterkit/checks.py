@@ -45,8 +45,7 @@ def exercise_check(title: str):
                 where = traceback.extract_tb(error.__traceback__)[-1]
                 _fail(title, f"your code raised {type(error).__name__}: {error} "
                              f"(line {where.lineno} of {where.name}). Fix that first.")
-            print(f"PASS: {title}")
-            return True
+            print(f"PASS: {title}")  # returns None, so a check cell shows nothing but PASS
 
         run.title = title
         return run

@@ -20,7 +20,8 @@ def scaling_table(ranks: Sequence[int], seconds: Sequence[float], weak: bool = F
     """A text table of ranks, time, speed-up (strong) and efficiency."""
     lines = [f"{'ranks':>5}  {'time':>9}  {'speed-up':>8}  {'efficiency':>10}"]
     for r, t, s, e in zip(ranks, seconds, speedups(ranks, seconds), efficiencies(ranks, seconds, weak)):
-        lines.append(f"{r:>5}  {t:>8.3f}s  {s if not weak else float('nan'):>7.2f}x  {e:>9.0%}")
+        speedup = "-" if weak else f"{s:.2f}x"  # weak scaling grows the problem: no speed-up to read
+        lines.append(f"{r:>5}  {t:>8.3f}s  {speedup:>8}  {e:>9.0%}")
     return "\n".join(lines)
 
 

@@ -101,7 +101,8 @@ def build_command(
     """The mpirun command line for `program` (a `.py` script runs under `python -m mpi4py`).
 
     `python -m mpi4py script.py` turns an uncaught exception on any rank into MPI_Abort, so the
-    other ranks are ended too instead of waiting forever in their next collective.
+    other ranks are ended too instead of waiting forever in their next collective. It does so only
+    when the script has imported `mpi4py.MPI` (course scripts do); otherwise the time-out ends it.
     """
     if n < 1:
         raise ValueError(f"n (the number of ranks) must be at least 1, got {n}")
