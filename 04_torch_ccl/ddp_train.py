@@ -17,7 +17,7 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.utils.data.distributed import DistributedSampler
 
 import clusterkit as ck
-from clusterkit.exercises.torch_ccl import init_distributed
+from clusterkit.exercises.torch_ccl import init_distributed, shutdown
 from ddp_common import SmallCNN, bf16_allreduce_hook, evaluate, identical_across_ranks, load_tensors, train_epoch
 
 parser = argparse.ArgumentParser()
@@ -72,5 +72,4 @@ if rank == 0:
                     "dataset": name}, ck.runs_dir("04_torch_ccl") / args.checkpoint)
         print(f"checkpoint={args.checkpoint}")
 dist.barrier()  # nobody leaves before the checkpoint is written
-del model  # DDP holds the process group and gloo's work objects: free them while Python is fully alive
-dist.destroy_process_group()
+shutdown()  # destroy the process group, finalize MPI, exit without the interpreter's teardown

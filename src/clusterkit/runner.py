@@ -198,10 +198,11 @@ def explain_failure(result: MpiResult) -> str:
                        "usually after an uncaught Python exception: see its traceback above")
     killed = [m for m in BAD_TERMINATION.finditer(result.output) if "SIGNAL: 15" not in m["how"]]
     for block in killed:
-        reasons.append(f"rank {block['rank']} (pid {block['pid']} on {block['node']}) ended badly: "
-                       f"{block['how'].strip().lower()}")
-    if "SIGNAL: 9" in result.output and not reasons:
-        reasons.append("a rank was killed (signal 9), often by the out-of-memory killer")
+        how = block["how"].strip().lower()
+        if "signal: 9" in how:  # hydra SIGKILLs the survivors when a rank vanishes without MPI_Finalize
+            how += (" (it died, e.g. out of memory, or mpirun stopped it because another rank ended "
+                    "without calling MPI_Finalize)")
+        reasons.append(f"rank {block['rank']} (pid {block['pid']} on {block['node']}) ended badly: {how}")
     if not reasons:
         reasons.append("a rank exited with an error; see its message above")
     return (

@@ -135,6 +135,27 @@ def init_distributed(timeout: float = 30.0, backend: str | None = None, say: boo
     return info
 
 
+def shutdown() -> None:
+    """End a rank cleanly: destroy the process group, finalize MPI if it was started, exit at once.
+
+    Exiting through the interpreter's normal teardown sometimes aborted a rank after a DDP run
+    ("terminate called without an active exception": gloo's C++ threads outliving Python, the problem
+    described in pytorch/pytorch#179291). os._exit skips that teardown once all work is done.
+    """
+    import sys
+
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        mpi.Finalize()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Exercise checks
 # ---------------------------------------------------------------------------------------------------
