@@ -120,6 +120,13 @@ class SaveCheckpoint(tf.keras.callbacks.Callback):
             os.replace(part, folder / part.name.replace("partial", f"epoch-{epoch + 1:03d}"))
 
 
+class EpochBarrier(tf.keras.callbacks.Callback):
+    """Every rank waits at the end of each epoch until all ranks (rank 0 with its checkpoint) are there."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        hvd.allreduce(tf.constant(0.0), name="epoch_barrier")
+
+
 class DieAfterEpoch(tf.keras.callbacks.Callback):
     """Fault drill: this rank vanishes without a word, as a crashed or killed process would."""
 
@@ -150,8 +157,11 @@ if rank == 0:
         callbacks.append(SaveCheckpoint())
     if args.log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(args.log_dir, write_graph=False, profile_batch=0))
-if args.die_after_epoch is not None and rank == args.die_rank:
-    callbacks.append(DieAfterEpoch())
+if args.die_after_epoch is not None:
+    # the drill dies at a known point: after rank 0 has written the epoch's checkpoint
+    callbacks.append(EpochBarrier())
+    if rank == args.die_rank:
+        callbacks.append(DieAfterEpoch())
 
 started = time.perf_counter()
 model.fit(training_batches(images, labels, args.batch, seed=rank), epochs=args.epochs, initial_epoch=start["epoch"],
