@@ -1,3 +1,4 @@
+# GENERATED from solutions/01_parallelism/domain.py by tools/make_exercises.py: edit that file, then run `make exercises`. sha256:94379684279b0694
 """The numerics of the heat-diffusion lesson, shared by the notebook (serial) and heat.py (per rank).
 
 No MPI in here: the notebook imports this module without starting MPI.
@@ -32,7 +33,8 @@ def heat_step(grid: np.ndarray, first: int, last: int) -> np.ndarray:
     the row above `first` and the row below `last - 1` too. Returns a new array; edges stay fixed."""
     new = grid.copy()
     centre = grid[first:last, 1:-1]
-    neighbours = grid[first - 1:last - 1, 1:-1] + grid[first + 1:last + 1, 1:-1] + grid[first:last, :-2] + grid[first:last, 2:]
+    neighbours = (grid[first - 1:last - 1, 1:-1] + grid[first + 1:last + 1, 1:-1]
+                  + grid[first:last, :-2] + grid[first:last, 2:])
     new[first:last, 1:-1] = centre + ALPHA * (neighbours - 4.0 * centre)
     return new
 

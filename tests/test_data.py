@@ -61,6 +61,7 @@ def test_download_with_wrong_checksum_is_rejected(tmp_path, monkeypatch):
     import io
 
     monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"not mnist"))
+    monkeypatch.delenv("CLUSTERKIT_OFFLINE", raising=False)
     assert data._download_mnist(tmp_path / "mnist.npz", 1) is False
     assert not (tmp_path / "mnist.npz").exists()
     assert list(tmp_path.iterdir()) == []
@@ -98,3 +99,13 @@ def test_shard_rejects_bad_rank():
 def test_sample_image_is_rgb():
     image = data.sample_image("china.jpg")
     assert image.shape == (427, 640, 3) and image.dtype == np.uint8
+
+
+def test_offline_switch_never_opens_a_connection(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted although CLUSTERKIT_OFFLINE is set")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("CLUSTERKIT_OFFLINE", "1")
+    assert not data.downloads_allowed()
+    assert data._download_mnist(tmp_path / "mnist.npz", 1) is False

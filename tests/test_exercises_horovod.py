@@ -10,7 +10,8 @@ import pytest
 import clusterkit as ck
 from clusterkit.checks import ExerciseFailed
 from clusterkit.environment import REPO_ROOT
-from clusterkit.exercises import horovod as hz
+from clusterkit import horovod_env, tables
+from clusterkit.exercises import horovod
 from clusterkit.impi_debug import RankPin
 
 SCRIPTS = REPO_ROOT / "solutions" / "03_horovod"
@@ -32,7 +33,7 @@ def passes(capsys):
 # ------------------------------------------------------------ learning rate and steps
 
 def test_scaled_settings_right_answer_passes(passes):
-    passes(hz.check_scaled_settings, lambda lr, n, b, r: (lr * r, n // (b * r)))
+    passes(horovod.check_scaled_settings, lambda lr, n, b, r: (lr * r, n // (b * r)))
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -43,7 +44,7 @@ def test_scaled_settings_right_answer_passes(passes):
     (lambda lr, n, b, r: (lr * r, n / (b * r)), "whole number"),
 ])
 def test_scaled_settings_typical_mistakes(wrong, hint):
-    fails_with(hz.check_scaled_settings, wrong, hint=hint)
+    fails_with(horovod.check_scaled_settings, wrong, hint=hint)
 
 
 # ------------------------------------------------------------ where to resume
@@ -58,7 +59,7 @@ def resume_right(names, epochs, fresh):
 
 
 def test_resume_right_answer_passes(passes):
-    passes(hz.check_resume_epoch, resume_right)
+    passes(horovod.check_resume_epoch, resume_right)
 
 
 def test_resume_typical_mistakes():
@@ -77,10 +78,10 @@ def test_resume_typical_mistakes():
         except ValueError:
             raise ValueError("bad checkpoint") from None
 
-    fails_with(hz.check_resume_epoch, as_text, hint="compared the names as text")
-    fails_with(hz.check_resume_epoch, silent_trap, hint="workshop's trap")
-    fails_with(hz.check_resume_epoch, ignores_fresh, hint="fresh start ignores every old checkpoint")
-    fails_with(hz.check_resume_epoch, vague_error, hint="mention 'fresh'")
+    fails_with(horovod.check_resume_epoch, as_text, hint="compared the names as text")
+    fails_with(horovod.check_resume_epoch, silent_trap, hint="workshop's trap")
+    fails_with(horovod.check_resume_epoch, ignores_fresh, hint="fresh start ignores every old checkpoint")
+    fails_with(horovod.check_resume_epoch, vague_error, hint="mention 'fresh'")
 
 
 # ------------------------------------------------------------ ranks per CPU
@@ -97,7 +98,7 @@ def per_cpu_right(pinning):
 
 
 def test_ranks_per_cpu_right_answer_passes(passes):
-    passes(hz.check_ranks_per_cpu, per_cpu_right, OVERSUBSCRIBED)
+    passes(horovod.check_ranks_per_cpu, per_cpu_right, OVERSUBSCRIBED)
 
 
 def test_ranks_per_cpu_typical_mistakes():
@@ -108,15 +109,15 @@ def test_ranks_per_cpu_typical_mistakes():
             counts[key] = counts.get(key, 0) + 1
         return counts
 
-    fails_with(hz.check_ranks_per_cpu, per_tuple, OVERSUBSCRIBED, hint="count it once for each CPU")
-    fails_with(hz.check_ranks_per_cpu, lambda p: [1, 1], OVERSUBSCRIBED, hint="return a dict")
-    fails_with(hz.check_ranks_per_cpu, lambda p: {pin.rank: 1 for pin in p}, OVERSUBSCRIBED, hint="expected")
+    fails_with(horovod.check_ranks_per_cpu, per_tuple, OVERSUBSCRIBED, hint="count it once for each CPU")
+    fails_with(horovod.check_ranks_per_cpu, lambda p: [1, 1], OVERSUBSCRIBED, hint="return a dict")
+    fails_with(horovod.check_ranks_per_cpu, lambda p: {pin.rank: 1 for pin in p}, OVERSUBSCRIBED, hint="expected")
 
 
 # ------------------------------------------------------------ warm-up
 
 def test_warmup_right_answer_passes(passes):
-    passes(hz.check_warmup_lr, lambda e, lr, r, w: lr * (1 + min(e, w) * (r - 1) / w))
+    passes(horovod.check_warmup_lr, lambda e, lr, r, w: lr * (1 + min(e, w) * (r - 1) / w))
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -125,7 +126,7 @@ def test_warmup_right_answer_passes(passes):
     (lambda e, lr, r, w: lr * (1 + min(e, w) * r / w), "expected"),
 ])
 def test_warmup_typical_mistakes(wrong, hint):
-    fails_with(hz.check_warmup_lr, wrong, hint=hint)
+    fails_with(horovod.check_warmup_lr, wrong, hint=hint)
 
 
 # ------------------------------------------------------------ ratios
@@ -134,13 +135,13 @@ RATES = {"default": 1000.0, "one thread": 1200.0}
 
 
 def test_ratios_right_answer_passes(passes):
-    passes(hz.check_ratios, lambda rates, base: {n: r / rates[base] for n, r in rates.items()}, RATES)
+    passes(horovod.check_ratios, lambda rates, base: {n: r / rates[base] for n, r in rates.items()}, RATES)
 
 
 def test_ratios_typical_mistakes():
-    fails_with(hz.check_ratios, lambda rates, base: {n: rates[base] / r for n, r in rates.items()}, RATES,
+    fails_with(horovod.check_ratios, lambda rates, base: {n: rates[base] / r for n, r in rates.items()}, RATES,
                hint="upside down")
-    fails_with(hz.check_ratios, lambda rates, base: {n: r / rates[base] for n, r in rates.items() if n != base},
+    fails_with(horovod.check_ratios, lambda rates, base: {n: r / rates[base] for n, r in rates.items() if n != base},
                RATES, hint="including the baseline")
 
 
@@ -152,7 +153,7 @@ def command_right(hosts, ppn, script, *args):
 
 
 def test_cluster_command_right_answer_passes(passes):
-    passes(hz.check_cluster_command, command_right)
+    passes(horovod.check_cluster_command, command_right)
 
 
 @pytest.mark.parametrize("mutate, hint", [
@@ -162,7 +163,7 @@ def test_cluster_command_right_answer_passes(passes):
     (lambda argv: argv[:7] + ["python"] + argv[10:], "python -m mpi4py"),
 ])
 def test_cluster_command_typical_mistakes(mutate, hint):
-    fails_with(hz.check_cluster_command, lambda *a: mutate(command_right(*a)), hint=hint)
+    fails_with(horovod.check_cluster_command, lambda *a: mutate(command_right(*a)), hint=hint)
 
 
 # ------------------------------------------------------------ Horovod build check
@@ -177,12 +178,12 @@ def fake_import(monkeypatch, broken=None, mpi=True):
             return types.SimpleNamespace(mpi_built=lambda: mpi, gloo_built=lambda: True)
         return real(name, *args)
 
-    monkeypatch.setattr(hz.importlib, "import_module", importer)
+    monkeypatch.setattr(horovod_env.importlib, "import_module", importer)
 
 
 def test_build_check_accepts_tensorflow_and_mpi(monkeypatch):
     fake_import(monkeypatch)
-    assert hz.horovod_build_problems() == []
+    assert horovod_env.horovod_build_problems() == []
 
 
 @pytest.mark.parametrize("broken, mpi, named", [
@@ -192,29 +193,30 @@ def test_build_check_accepts_tensorflow_and_mpi(monkeypatch):
 ])
 def test_build_check_names_what_is_missing(monkeypatch, broken, mpi, named):
     fake_import(monkeypatch, broken=broken, mpi=mpi)
-    assert any(named in problem for problem in hz.horovod_build_problems())
-    with pytest.raises(hz.HorovodBuildError, match="What to do: run the course setup"):
-        hz.require_horovod()
+    assert any(named in problem for problem in horovod_env.horovod_build_problems())
+    with pytest.raises(horovod_env.HorovodBuildError, match="What to do: run the course setup"):
+        horovod_env.require_horovod()
 
 
 def test_real_horovod_is_fit_for_the_course(capsys):
-    assert re.match(r"Horovod 0\.28\.1 for TensorFlow 2\.15\.\d+, built with MPI", hz.require_horovod())
+    assert re.match(r"Horovod 0\.28\.1 for TensorFlow 2\.15\.\d+, built with MPI", horovod_env.require_horovod())
 
 
 def test_text_table_aligns_columns():
-    assert hz.text_table(["a", "bb"], [[1, 0.12345], [10, 1234.5]]).splitlines() == [
+    assert tables.text_table(["a", "bb"], [[1, 0.12345], [10, 1234.5]]).splitlines() == [
         " a     bb", "--  -----", " 1  0.123", "10   1234"]
 
 
 # ------------------------------------------------------------ real faults, real ranks
 
 def train(*args, n=2, timeout=120):
-    return ck.mpirun("train_keras.py", *args, n=n, genv=hz.RANK_ENV, cwd=SCRIPTS, timeout=timeout, echo=False)
+    return ck.mpirun("train_keras.py", *args, n=n, genv=horovod_env.RANK_ENV, cwd=SCRIPTS, timeout=timeout, echo=False)
 
 
 def test_rank_dying_mid_training_ends_the_job_with_a_clear_message(tmp_path):
     # hydra ends the job as soon as one rank exits without MPI_Finalize: it kills the survivors (signal 9)
-    with pytest.raises(ck.MpiJobFailed, match=r"(?s)fault drill: rank 1 exits abruptly after epoch 1.*KILLED BY SIGNAL: 9"):
+    drill = r"(?s)fault drill: rank 1 exits abruptly after epoch 1.*KILLED BY SIGNAL: 9"
+    with pytest.raises(ck.MpiJobFailed, match=drill):
         train("--epochs", "3", "--train-limit", "2048", "--die-after-epoch", "1", "--ckpt-dir", tmp_path)
     assert sorted(p.name for p in tmp_path.glob("*.index")) == ["epoch-001.index"]
 

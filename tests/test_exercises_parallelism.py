@@ -47,7 +47,8 @@ SHARE = "partial = sum(i * i for i in range(comm.rank, n, comm.size))\n"
 
 
 def test_spmd_sum_right_script_passes(tmp_path):
-    runs = spmd_job(tmp_path, SHARE + "total = comm.allreduce(partial)\nif comm.rank == 0:\n    print(f'total={total}')\n")
+    runs = spmd_job(tmp_path, SHARE + "total = comm.allreduce(partial)\n"
+                              "if comm.rank == 0:\n    print(f'total={total}')\n")
     px.check_spmd_sum(runs, 50)
 
 

@@ -2,7 +2,7 @@ import pytest
 
 from clusterkit import ExerciseFailed, mpirun
 from clusterkit.environment import REPO_ROOT
-from clusterkit.exercises.start_here import check_four_ranks
+from clusterkit.exercises.parallelism import check_four_ranks
 
 SCRIPT = REPO_ROOT / "solutions" / "01_parallelism" / "start_here_ranks.py"
 

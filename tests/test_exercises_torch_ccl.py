@@ -13,7 +13,8 @@ import torch
 import clusterkit as ck
 from clusterkit.checks import ExerciseFailed
 from clusterkit.environment import REPO_ROOT
-from clusterkit.exercises import torch_ccl as tc
+from clusterkit import torch_dist
+from clusterkit.exercises import torch_ccl
 
 HELLO = REPO_ROOT / "solutions" / "04_torch_ccl" / "hello_torch_dist.py"
 
@@ -26,17 +27,17 @@ def fails_with(check, *args, hint):
 # --- plumbing -------------------------------------------------------------------------------------
 
 def test_torch_env_from_mpi_maps_and_explains_missing():
-    assert tc.torch_env_from_mpi({"PMI_RANK": 3, "PMI_SIZE": 4, "MPI_LOCALRANKID": 1}) == \
+    assert torch_dist.torch_env_from_mpi({"PMI_RANK": 3, "PMI_SIZE": 4, "MPI_LOCALRANKID": 1}) == \
         {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}
-    with pytest.raises(tc.RendezvousError, match="not started by Intel MPI's mpirun"):
-        tc.torch_env_from_mpi({"PMI_RANK": "0"})
+    with pytest.raises(torch_dist.RendezvousError, match="not started by Intel MPI's mpirun"):
+        torch_dist.torch_env_from_mpi({"PMI_RANK": "0"})
 
 
 def test_launcher_and_backend_are_named():
-    assert tc.launcher({"TORCHELASTIC_RUN_ID": "x", "PMI_RANK": "0"}) == "torchrun"
-    assert tc.launcher({"PMI_RANK": "0"}) == "mpirun"
-    assert tc.launcher({}) == "python"
-    backend, why = tc.choose_backend()
+    assert torch_dist.launcher({"TORCHELASTIC_RUN_ID": "x", "PMI_RANK": "0"}) == "torchrun"
+    assert torch_dist.launcher({"PMI_RANK": "0"}) == "mpirun"
+    assert torch_dist.launcher({}) == "python"
+    backend, why = torch_dist.choose_backend()
     try:
         import oneccl_bindings_for_pytorch  # noqa: F401
         assert backend == "ccl"
@@ -45,7 +46,7 @@ def test_launcher_and_backend_are_named():
 
 
 def test_free_port_can_be_bound():
-    port = tc.free_port()
+    port = torch_dist.free_port()
     with socket.socket() as server:
         server.bind(("127.0.0.1", port))
 
@@ -53,27 +54,30 @@ def test_free_port_can_be_bound():
 # --- checks ---------------------------------------------------------------------------------------
 
 def test_check_env_mapping():
-    right = lambda env: {"RANK": env["PMI_RANK"], "WORLD_SIZE": env["PMI_SIZE"], "LOCAL_RANK": env["MPI_LOCALRANKID"]}
-    tc.check_env_mapping(right)
-    fails_with(tc.check_env_mapping, lambda env: {**right(env), "RANK": env["MPI_LOCALRANKID"]},
+    def right(env):
+        return {"RANK": env["PMI_RANK"], "WORLD_SIZE": env["PMI_SIZE"], "LOCAL_RANK": env["MPI_LOCALRANKID"]}
+
+    torch_ccl.check_env_mapping(right)
+    fails_with(torch_ccl.check_env_mapping, lambda env: {**right(env), "RANK": env["MPI_LOCALRANKID"]},
                hint="RANK came from MPI_LOCALRANKID")
-    fails_with(tc.check_env_mapping, lambda env: {**right(env), "LOCAL_RANK": env["PMI_RANK"]},
+    fails_with(torch_ccl.check_env_mapping, lambda env: {**right(env), "LOCAL_RANK": env["PMI_RANK"]},
                hint="LOCAL_RANK came from PMI_RANK")
-    fails_with(tc.check_env_mapping, lambda env: {"RANK": env["PMI_RANK"], "WORLD_SIZE": env["PMI_SIZE"]},
+    fails_with(torch_ccl.check_env_mapping, lambda env: {"RANK": env["PMI_RANK"], "WORLD_SIZE": env["PMI_SIZE"]},
                hint="no LOCAL_RANK")
-    fails_with(tc.check_env_mapping, lambda env: {k: int(v) for k, v in right(env).items()}, hint="must be strings")
-    fails_with(tc.check_env_mapping, lambda env: {**right(env), "WORLD_SIZE": "3"}, hint="number of ranks")
+    fails_with(torch_ccl.check_env_mapping, lambda env: {k: int(v) for k, v in right(env).items()},
+               hint="must be strings")
+    fails_with(torch_ccl.check_env_mapping, lambda env: {**right(env), "WORLD_SIZE": "3"}, hint="number of ranks")
 
 
 def test_check_reduce_scatter():
-    tc.check_reduce_scatter(lambda inputs, r: np.array_split(np.sum(inputs, axis=0), len(inputs))[r])
-    fails_with(tc.check_reduce_scatter, lambda inputs, r: np.sum(inputs, axis=0), hint="that is all_reduce")
-    fails_with(tc.check_reduce_scatter, lambda inputs, r: np.array_split(inputs[r], len(inputs))[r],
+    torch_ccl.check_reduce_scatter(lambda inputs, r: np.array_split(np.sum(inputs, axis=0), len(inputs))[r])
+    fails_with(torch_ccl.check_reduce_scatter, lambda inputs, r: np.sum(inputs, axis=0), hint="that is all_reduce")
+    fails_with(torch_ccl.check_reduce_scatter, lambda inputs, r: np.array_split(inputs[r], len(inputs))[r],
                hint="own chunk unsummed")
-    fails_with(tc.check_reduce_scatter,
+    fails_with(torch_ccl.check_reduce_scatter,
                lambda inputs, r: np.array_split(np.sum(inputs, axis=0), len(inputs))[len(inputs) - 1 - r],
                hint="rank r receives chunk number r")
-    fails_with(tc.check_reduce_scatter, lambda inputs, r: np.sum(inputs, axis=0)[:3], hint="must get 2 numbers")
+    fails_with(torch_ccl.check_reduce_scatter, lambda inputs, r: np.sum(inputs, axis=0)[:3], hint="must get 2 numbers")
 
 
 def _checkpoint_and_model():
@@ -89,37 +93,45 @@ def test_check_checkpoint_model():
     checkpoint, SmallCNN = _checkpoint_and_model()
     model = SmallCNN()
     model.load_state_dict(checkpoint["model"])
-    tc.check_checkpoint_model(model.eval(), checkpoint)
-    fails_with(tc.check_checkpoint_model, SmallCNN().eval(), checkpoint, hint="load_state_dict")
-    fails_with(tc.check_checkpoint_model, model.train(), checkpoint, hint=r"model.eval\(\)")
+    torch_ccl.check_checkpoint_model(model.eval(), checkpoint)
+    fails_with(torch_ccl.check_checkpoint_model, SmallCNN().eval(), checkpoint, hint="load_state_dict")
+    fails_with(torch_ccl.check_checkpoint_model, model.train(), checkpoint, hint=r"model.eval\(\)")
     prefixed = {"model": {f"module.{k}": v for k, v in checkpoint["model"].items()}}
-    fails_with(tc.check_checkpoint_model, model.eval(), prefixed, hint="'module.' prefix")
+    fails_with(torch_ccl.check_checkpoint_model, model.eval(), prefixed, hint="'module.' prefix")
 
 
 def test_check_layout_env():
-    tc.check_layout_env(lambda ranks, threads: {"OMP_NUM_THREADS": threads, "I_MPI_PIN_DOMAIN": "omp"})
-    fails_with(tc.check_layout_env, lambda ranks, threads: {"I_MPI_PIN_DOMAIN": "omp"}, hint="OMP_NUM_THREADS must be")
-    fails_with(tc.check_layout_env, lambda ranks, threads: {"OMP_NUM_THREADS": threads, "I_MPI_PIN_DOMAIN": "core"},
-               hint="gives a rank one core")
-    fails_with(tc.check_layout_env, lambda ranks, threads: {"OMP_NUM_THREADS": threads, "I_MPI_PIN_DOMAIN": "socket"},
-               hint="use 'omp'")
+    def layout(domain):
+        return lambda ranks, threads: {"OMP_NUM_THREADS": threads, "I_MPI_PIN_DOMAIN": domain}
+
+    torch_ccl.check_layout_env(layout("omp"))
+    fails_with(torch_ccl.check_layout_env, lambda ranks, threads: {"I_MPI_PIN_DOMAIN": "omp"},
+               hint="OMP_NUM_THREADS must be")
+    fails_with(torch_ccl.check_layout_env, layout("core"), hint="gives a rank one core")
+    fails_with(torch_ccl.check_layout_env, layout("socket"), hint="use 'omp'")
+    # the workshop's node: 2 ranks x 28 threads, 56 ranks x 1 thread
+    seen = []
+    torch_ccl.check_layout_env(lambda ranks, threads: seen.append((ranks, threads)) or layout("omp")(ranks, threads))
+    assert (2, 28) in seen and (56, 1) in seen
 
 
 def test_check_bf16_compress():
-    tc.check_bf16_compress(lambda grad: grad.to(torch.bfloat16))
-    fails_with(tc.check_bf16_compress, lambda grad: grad.half(), hint="that is float16")
-    fails_with(tc.check_bf16_compress, lambda grad: grad, hint="is torch.float32")
-    fails_with(tc.check_bf16_compress, lambda grad: (grad / 2).to(torch.bfloat16), hint="don't rescale")
-    fails_with(tc.check_bf16_compress, lambda grad: grad.to(torch.bfloat16)[:2], hint="keep the shape")
+    torch_ccl.check_bf16_compress(lambda grad: grad.to(torch.bfloat16))
+    fails_with(torch_ccl.check_bf16_compress, lambda grad: grad.half(), hint="that is float16")
+    fails_with(torch_ccl.check_bf16_compress, lambda grad: grad, hint="is torch.float32")
+    fails_with(torch_ccl.check_bf16_compress, lambda grad: (grad / 2).to(torch.bfloat16), hint="don't rescale")
+    fails_with(torch_ccl.check_bf16_compress, lambda grad: grad.to(torch.bfloat16)[:2], hint="keep the shape")
 
 
 def test_check_bus_bandwidth():
-    right = lambda b, s, n: b / s * 2 * (n - 1) / n / 1e9
-    tc.check_bus_bandwidth(right)
-    fails_with(tc.check_bus_bandwidth, lambda b, s, n: b / s / 1e9, hint="algorithm bandwidth")
-    fails_with(tc.check_bus_bandwidth, lambda b, s, n: 8 * right(b, s, n), hint="gigabits")
-    fails_with(tc.check_bus_bandwidth, lambda b, s, n: right(b, s, n) * 1e9, hint="divide by 1e9")
-    fails_with(tc.check_bus_bandwidth, lambda b, s, n: right(b, s * 1e3, n), hint="milliseconds")
+    def right(b, s, n):
+        return b / s * 2 * (n - 1) / n / 1e9
+
+    torch_ccl.check_bus_bandwidth(right)
+    fails_with(torch_ccl.check_bus_bandwidth, lambda b, s, n: b / s / 1e9, hint="algorithm bandwidth")
+    fails_with(torch_ccl.check_bus_bandwidth, lambda b, s, n: 8 * right(b, s, n), hint="gigabits")
+    fails_with(torch_ccl.check_bus_bandwidth, lambda b, s, n: right(b, s, n) * 1e9, hint="divide by 1e9")
+    fails_with(torch_ccl.check_bus_bandwidth, lambda b, s, n: right(b, s * 1e3, n), hint="milliseconds")
 
 
 # --- faults: a clear error within the time-out, never a hang --------------------------------------
@@ -141,8 +153,8 @@ def test_world_size_mismatch_under_mpirun_is_named():
 def test_missing_rank_times_out_with_a_clear_error():
     """torchrun-style variables promise 2 ranks, only one comes: the rendezvous gives up after 3 s."""
     env = dict(os.environ, RANK="0", WORLD_SIZE="2", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-               MASTER_PORT=str(tc.free_port()), TORCHELASTIC_RUN_ID="test")
-    code = "from clusterkit.exercises.torch_ccl import init_distributed; init_distributed(timeout=3)"
+               MASTER_PORT=str(torch_dist.free_port()), TORCHELASTIC_RUN_ID="test")
+    code = "from clusterkit.torch_dist import init_distributed; init_distributed(timeout=3)"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "timed out after 3 s (only 1 of 2 ranks arrived)" in done.stderr
@@ -153,7 +165,7 @@ def test_rank_that_dies_ends_the_job(tmp_path):
     script.write_text(textwrap.dedent("""
         import os, signal
         import torch, torch.distributed as dist
-        from clusterkit.exercises.torch_ccl import init_distributed
+        from clusterkit.torch_dist import init_distributed
         info = init_distributed(timeout=30)
         if info.rank == 1:
             os.kill(os.getpid(), signal.SIGKILL)  # dies before the collective that rank 0 waits in

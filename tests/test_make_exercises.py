@@ -56,14 +56,61 @@ def test_notebook_is_cleared_cut_and_points_to_its_solution(tmp_path, monkeypatc
     assert code["outputs"] == [] and code["execution_count"] is None
     assert code["metadata"] == {"tags": ["nbval-ignore-output"]}
     assert "NotImplementedError" in code["source"]
-    assert exercise["metadata"] == {"kernelspec": {"name": "dmlcpu"}}
+    assert exercise["metadata"]["kernelspec"] == {"name": "dmlcpu"}
+    assert exercise["metadata"]["clusterkit"]["generated_from"] == "solutions/01_parallelism/demo.ipynb"
 
     (tmp_path / "solutions" / "01_parallelism" / "blocks.csv").write_text("1,2\n")
+    (tmp_path / "solutions" / "01_parallelism" / "plain.py").write_text("print('no exercise here')\n")
+    (tmp_path / "solutions" / "01_parallelism" / "todo.py").write_text(SOLUTION)
     expected = gen.expected_files(tmp_path)
-    assert set(expected) == {tmp_path / "01_parallelism" / "demo.ipynb", tmp_path / "01_parallelism" / "blocks.csv"}
-    (tmp_path / "01_parallelism").mkdir()
-    (tmp_path / "01_parallelism" / "old.py").write_text("")
-    assert gen.stale_files(expected, tmp_path) == [tmp_path / "01_parallelism" / "old.py"]
+    folder = tmp_path / "01_parallelism"
+    assert set(expected) == {folder / "demo.ipynb", folder / "blocks.csv", folder / "plain.py", folder / "todo.py"}
+    assert expected[folder / "plain.py"] == gen.Link("../solutions/01_parallelism/plain.py")
+    assert expected[folder / "blocks.csv"] == gen.Link("../solutions/01_parallelism/blocks.csv")
+    script = expected[folder / "todo.py"].content.decode()
+    assert script.startswith("# GENERATED from solutions/01_parallelism/todo.py by tools/make_exercises.py")
+    assert "NotImplementedError" in script and "divmod" not in script
+    folder.mkdir()
+    (folder / "old.py").write_text("")
+    assert gen.stale_files(expected, tmp_path) == [folder / "old.py"]
+
+
+def test_generated_files_edited_by_hand_are_recognised(tmp_path, monkeypatch):
+    monkeypatch.setattr(gen, "ROOT", tmp_path)
+    (tmp_path / "solutions").mkdir()
+    script = tmp_path / "todo.py"
+    script.write_text(gen.exercise_script(SOLUTION, "solutions/01_parallelism/todo.py"))
+    assert gen.generated_by_us(script) is None
+    script.write_text(script.read_text() + "print('my own change')\n")
+    assert gen.generated_by_us(script) == "its code was edited"
+    (tmp_path / "mine.py").write_text("print('a file nobody generated')\n")
+    assert "no 'GENERATED from' line" in gen.generated_by_us(tmp_path / "mine.py")
+    link = tmp_path / "link.py"
+    link.symlink_to("solutions/x.py")
+    assert gen.generated_by_us(link) is None
+
+
+def test_a_hand_edited_exercise_is_not_overwritten(tmp_path):
+    """Run the real generator on a copy of the repository's tools and one module."""
+    import shutil
+
+    shutil.copytree(gen.ROOT / "tools", tmp_path / "tools")
+    shutil.copytree(gen.ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    shutil.copytree(gen.ROOT / "solutions" / "01_parallelism", tmp_path / "solutions" / "01_parallelism")
+    tool = [sys.executable, str(tmp_path / "tools" / "make_exercises.py")]
+    assert subprocess.run(tool, capture_output=True, text=True).returncode == 0
+    generated = tmp_path / "01_parallelism" / "domain.py"
+    assert (tmp_path / "01_parallelism" / "heat.py").is_symlink()
+    generated.write_text(generated.read_text() + "# my change\n")
+    (tmp_path / "solutions" / "01_parallelism" / "domain.py").write_text(
+        (tmp_path / "solutions" / "01_parallelism" / "domain.py").read_text() + "\n# new in the solution\n")
+    refused = subprocess.run(tool, capture_output=True, text=True)
+    assert refused.returncode == 1 and "refused to overwrite 01_parallelism/domain.py" in refused.stderr
+    assert generated.read_text().endswith("# my change\n")
+    check = subprocess.run(tool + ["--check"], capture_output=True, text=True)
+    assert check.returncode == 1 and "its code was edited" in check.stdout
+    assert subprocess.run(tool + ["--force"], capture_output=True, text=True).returncode == 0
+    assert generated.read_text().endswith("# new in the solution\n")
 
 
 def test_committed_exercises_are_in_sync():

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
+from clusterkit.course import KERNEL_NAME, MODULES
 from clusterkit.environment import REPO_ROOT
 
-MODULES = ("01_parallelism", "02_daal4py", "03_horovod", "04_torch_ccl")
 SOLUTIONS = sorted(p for p in (REPO_ROOT / "solutions").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 EXERCISES = sorted(p for m in MODULES for p in (REPO_ROOT / m).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
@@ -57,7 +57,7 @@ def test_structure_title_objectives_key_points_kernel(path):
     everything = "\n".join(markdown).lower()
     for part in ("learning objectives", "prerequisites", "time", "key points"):
         assert part in everything, f"missing '{part}'"
-    assert notebook["metadata"]["kernelspec"]["name"] == "dmlcpu"
+    assert notebook["metadata"]["kernelspec"]["name"] == KERNEL_NAME
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=name)

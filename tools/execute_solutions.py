@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Execute solution notebooks in place, top to bottom, with the course kernel; then regenerate the
-exercises. This is how solutions are committed: executed 1..n, with their real outputs.
+exercises. This is how solutions are committed: executed 1..n, with their real outputs, written
+machine-independent (this machine's paths become <COURSE>, <VENV> and ~) and with one line near the
+top saying which machine the outputs were recorded on.
 
     .venv/bin/python tools/execute_solutions.py solutions/01_parallelism/01_start_here.ipynb
     .venv/bin/python tools/execute_solutions.py --all
@@ -8,6 +10,8 @@ exercises. This is how solutions are committed: executed 1..n, with their real o
 from __future__ import annotations
 
 import argparse
+import datetime
+import re
 import subprocess
 import sys
 import time
@@ -16,19 +20,53 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from clusterkit.course import KERNEL_DISPLAY_NAME, KERNEL_NAME
+from clusterkit.topology import recorded_on
+
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL = "dmlcpu"
+RECORDED_ON_ID = "recorded-on"
+# this machine's paths, longest first, and what the committed outputs say instead
+MACHINE_PATHS = [(re.compile(re.escape(path) + r"(?![\w.-])"), placeholder) for path, placeholder in sorted(
+    {str(Path(sys.prefix)): "<VENV>", str(ROOT / ".venv"): "<VENV>", str(ROOT): "<COURSE>",
+     str(Path.home()): "~"}.items(),
+    key=lambda item: -len(item[0])) if path.count("/") >= 1 and len(path) > 1]
+
+
+def machine_independent(value):
+    """Outputs with this machine's absolute paths replaced (strings inside lists and dicts too)."""
+    if isinstance(value, str):
+        for path, placeholder in MACHINE_PATHS:
+            value = path.sub(placeholder, value)
+        return value
+    if isinstance(value, list):
+        return [machine_independent(item) for item in value]
+    if isinstance(value, dict):
+        return {key: machine_independent(item) for key, item in value.items()}
+    return value
+
+
+def mark_recorded_on(notebook) -> None:
+    """Put (or refresh) one line after the title: the machine and date of these outputs."""
+    line = (f"*Outputs recorded on {recorded_on()}, {datetime.date.today():%Y-%m-%d}. On your machine the "
+            "figures that describe it (CPU, cores, pinning, timings) will differ; the cells assert what must hold "
+            "on any machine.*")
+    cell = nbformat.v4.new_markdown_cell(line, id=RECORDED_ON_ID, metadata={"tags": ["solution-only"]})
+    notebook.cells = [c for c in notebook.cells if c.get("id") != RECORDED_ON_ID]
+    notebook.cells.insert(1, cell)
 
 
 def execute(path: Path, timeout: int) -> float:
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
-    client = NotebookClient(notebook, kernel_name=KERNEL, timeout=timeout,
+    client = NotebookClient(notebook, kernel_name=KERNEL_NAME, timeout=timeout,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
-    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (Distributed ML on CPU)",
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.from_dict(machine_independent(dict(output))) for output in cell.outputs]
+    mark_recorded_on(notebook)
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME,
                                        "language": "python"}
     nbformat.write(notebook, path)
     return time.perf_counter() - started

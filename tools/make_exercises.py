@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Generate the exercise files of every module from its solutions (the single source).
+"""Generate the exercise side of every module from its solutions (the single source).
 
     solutions/<module>/<name>.ipynb  ->  <module>/<name>.ipynb   outputs cleared, solution code cut
-    solutions/<module>/<script>.py   ->  <module>/<script>.py    solution code cut
-    any other file                   ->  copied as it is
+    solutions/<module>/<script>.py   ->  <module>/<script>.py    solution code cut, if it has exercises
+    any other file of solutions/<module>/  ->  a symbolic link to it: one file, run by both notebooks
 
 Solution code to cut is marked in code cells and scripts by two comment lines:
 
@@ -18,28 +18,57 @@ and becomes, at the marker's indentation,
 
 A cell tagged `solution-only` (metadata tags) is left out of the exercise notebook.
 
+Every generated file names its source and carries a hash of what was generated (a script in its first
+line, a notebook in its metadata), so the generator can tell a file edited by hand and refuses to
+overwrite it: move the change into the solution, then run again with --force.
+
     python tools/make_exercises.py           write the exercise files
-    python tools/make_exercises.py --check   exit 1 if any committed exercise is out of date
+    python tools/make_exercises.py --check   exit 1 if any exercise file is out of date or edited by hand
+    python tools/make_exercises.py --force   overwrite files edited by hand too
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "solutions"
-MODULES = ("01_parallelism", "02_daal4py", "03_horovod", "04_torch_ccl")
+sys.path.insert(0, str(ROOT / "src"))
+from clusterkit.course import MODULES  # noqa: E402  (the tool runs with or without the course environment)
+
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# EXERCISE: (?P<task>.+?)\s*$")
 END = re.compile(r"^[ \t]*# END EXERCISE\s*$")
 SKIP_PARTS = {".ipynb_checkpoints", "__pycache__"}
-GENERATED_SUFFIXES = {".ipynb", ".py"}
+SCRIPT_HEADER = re.compile(r"^# GENERATED from (?P<source>\S+) by tools/make_exercises\.py: edit that file, then run "
+                           r"`make exercises`\. sha256:(?P<digest>[0-9a-f]{16})\n")
+NOTEBOOK_KEY = "clusterkit"
 
 
 class MarkerError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A file the generator writes (a script or notebook with the solution code cut out)."""
+
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Link:
+    """A symbolic link to the solution's own file, which has no exercise in it."""
+
+    target: str  # relative to the link's folder
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def cut_solutions(text: str, where: str = "") -> str:
@@ -62,6 +91,17 @@ def cut_solutions(text: str, where: str = "") -> str:
     if inside is not None:
         raise MarkerError(f"{where}: '# EXERCISE: {inside['task']}' has no '# END EXERCISE'")
     return "".join(out)
+
+
+def has_exercise(text: str) -> bool:
+    return any(BEGIN.match(line) for line in text.splitlines())
+
+
+def exercise_script(text: str, relative: str) -> str:
+    """The exercise script: a header naming its source and hashing the rest, then the cut code."""
+    body = cut_solutions(text, relative)
+    return f"# GENERATED from {relative} by tools/make_exercises.py: edit that file, then run `make exercises`. " \
+           f"sha256:{digest(body.encode())}\n" + body
 
 
 def exercise_notebook(solution: Path) -> str:
@@ -89,18 +129,24 @@ def exercise_notebook(solution: Path) -> str:
     cells.insert(1 if cells and cells[0]["cell_type"] == "markdown" else 0, banner)
     metadata = {key: notebook.get("metadata", {})[key] for key in ("kernelspec", "language_info")
                 if key in notebook.get("metadata", {})}
+    metadata[NOTEBOOK_KEY] = {"generated_from": relative, "edit": "edit that file, then run `make exercises`",
+                              "sha256": digest(_cells_bytes(cells))}
     result = {"cells": cells, "metadata": metadata, "nbformat": notebook.get("nbformat", 4),
               "nbformat_minor": notebook.get("nbformat_minor", 5)}
     return json.dumps(result, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _cells_bytes(cells: list) -> bytes:
+    return json.dumps(cells, sort_keys=True, ensure_ascii=False).encode()
 
 
 def _keep_tags(metadata: dict) -> dict:
     return {"tags": metadata["tags"]} if metadata.get("tags") else {}
 
 
-def expected_files(root: Path = ROOT) -> dict[Path, bytes]:
-    """Every exercise-side file that the solutions generate, with its expected content."""
-    expected = {}
+def expected_files(root: Path = ROOT) -> dict[Path, Generated | Link]:
+    """Every exercise-side file that the solutions generate or link to."""
+    expected: dict[Path, Generated | Link] = {}
     for module in MODULES:
         source_dir = root / "solutions" / module
         if not source_dir.is_dir():
@@ -109,56 +155,99 @@ def expected_files(root: Path = ROOT) -> dict[Path, bytes]:
             if source.is_dir() or SKIP_PARTS & set(source.parts):
                 continue
             target = root / module / source.relative_to(source_dir)
+            relative = source.relative_to(root).as_posix()
             if source.suffix == ".ipynb":
-                expected[target] = exercise_notebook(source).encode()
-            elif source.suffix == ".py":
-                expected[target] = cut_solutions(source.read_text(), str(source)).encode()
+                expected[target] = Generated(exercise_notebook(source).encode())
+            elif source.suffix == ".py" and has_exercise(source.read_text()):
+                expected[target] = Generated(exercise_script(source.read_text(), relative).encode())
             else:
-                expected[target] = source.read_bytes()
+                expected[target] = Link(os.path.relpath(source, target.parent))
     return expected
 
 
-def stale_files(expected: dict[Path, bytes], root: Path = ROOT) -> list[Path]:
-    """Notebooks and scripts in the module folders that no solution generates any more."""
+def generated_by_us(path: Path) -> str | None:
+    """Whether `path` is a file this tool made and nobody changed: None if so, else why not."""
+    if path.is_symlink():
+        return None if (path.parent / os.readlink(path)).resolve().is_relative_to(ROOT / "solutions") \
+            else f"it links to {os.readlink(path)}, outside solutions/"
+    if path.suffix == ".ipynb":
+        try:
+            notebook = json.loads(path.read_text())
+            recorded = notebook["metadata"][NOTEBOOK_KEY]["sha256"]
+        except (ValueError, KeyError, TypeError):
+            return "it has no 'generated from' record"
+        return None if recorded == digest(_cells_bytes(notebook["cells"])) else "its cells were edited"
+    header = SCRIPT_HEADER.match(path.read_text(errors="replace"))
+    if header is None:
+        return "it has no 'GENERATED from' line"
+    body = path.read_bytes().split(b"\n", 1)[1]
+    return None if header["digest"] == digest(body) else "its code was edited"
+
+
+def is_current(path: Path, want: Generated | Link) -> bool:
+    if isinstance(want, Link):
+        return path.is_symlink() and os.readlink(path) == want.target
+    return path.is_file() and not path.is_symlink() and path.read_bytes() == want.content
+
+
+def stale_files(expected: dict, root: Path = ROOT) -> list[Path]:
+    """Files and links in the module folders that no solution generates (any more)."""
     stale = []
     for module in MODULES:
-        for path in sorted((root / module).rglob("*")) if (root / module).is_dir() else []:
-            if path.suffix in GENERATED_SUFFIXES and not SKIP_PARTS & set(path.parts) and path not in expected:
+        folder = root / module
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if (path.is_file() or path.is_symlink()) and not SKIP_PARTS & set(path.parts) and path not in expected:
                 stale.append(path)
     return stale
+
+
+def write(path: Path, want: Generated | Link) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    if isinstance(want, Link):
+        path.symlink_to(want.target)
+    else:
+        path.write_bytes(want.content)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if an exercise file is out of date")
+    parser.add_argument("--force", action="store_true", help="overwrite exercise files edited by hand")
     args = parser.parse_args(argv)
     try:
         expected = expected_files()
     except MarkerError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    outdated = [path for path, want in expected.items() if not is_current(path, want)]
     stale = stale_files(expected)
+    hand_edited = {path: why for path in outdated + stale
+                   if (path.exists() or path.is_symlink()) and (why := generated_by_us(path))}
     if args.check:
-        outdated = [path for path, content in expected.items()
-                    if not path.exists() or path.read_bytes() != content]
         for path in outdated:
-            print(f"out of date: {path.relative_to(ROOT)}")
+            print(f"out of date: {path.relative_to(ROOT)}" + (f" ({hand_edited[path]})" if path in hand_edited else ""))
         for path in stale:
             print(f"not generated by any solution: {path.relative_to(ROOT)}")
         if outdated or stale:
-            print("Run `python tools/make_exercises.py` and commit the result.")
+            print("Run `make exercises` (python tools/make_exercises.py) and commit the result.")
             return 1
         print(f"{len(expected)} exercise files in sync with solutions/")
         return 0
-    for path, content in expected.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_bytes() != content:
-            path.write_bytes(content)
+    refused = {path: why for path, why in hand_edited.items() if not args.force}
+    for path, want in expected.items():
+        if path in outdated and path not in refused:
+            write(path, want)
             print(f"wrote {path.relative_to(ROOT)}")
     for path in stale:
-        path.unlink()
-        print(f"removed {path.relative_to(ROOT)}")
-    return 0
+        if path not in refused:
+            path.unlink()
+            print(f"removed {path.relative_to(ROOT)}")
+    for path, why in refused.items():
+        print(f"refused to overwrite {path.relative_to(ROOT)}: {why}, so it was edited by hand. Move the change "
+              "into its solution under solutions/, then run again with --force.", file=sys.stderr)
+    return 1 if refused else 0
 
 
 if __name__ == "__main__":

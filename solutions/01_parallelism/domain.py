@@ -36,7 +36,8 @@ def heat_step(grid: np.ndarray, first: int, last: int) -> np.ndarray:
     the row above `first` and the row below `last - 1` too. Returns a new array; edges stay fixed."""
     new = grid.copy()
     centre = grid[first:last, 1:-1]
-    neighbours = grid[first - 1:last - 1, 1:-1] + grid[first + 1:last + 1, 1:-1] + grid[first:last, :-2] + grid[first:last, 2:]
+    neighbours = (grid[first - 1:last - 1, 1:-1] + grid[first + 1:last + 1, 1:-1]
+                  + grid[first:last, :-2] + grid[first:last, 2:])
     new[first:last, 1:-1] = centre + ALPHA * (neighbours - 4.0 * centre)
     return new
 

@@ -12,7 +12,8 @@ import sys
 import daal4py as d4p
 import numpy as np
 
-from clusterkit.exercises.daal import InputError, partition_path, require_headerless_csv, require_rows_per_rank
+from clusterkit.artifacts import partition_path
+from clusterkit.validation import InputError, require_headerless_csv
 
 
 def main():

@@ -17,7 +17,7 @@ import numpy as np
 from mpi4py import MPI  # initialises MPI; lets `python -m mpi4py` abort every rank if one raises
 
 from clusterkit.data import shard
-from clusterkit.exercises.daal import InputError, require_rows_per_rank
+from clusterkit.validation import InputError, require_rows_per_rank
 
 TRUE_INTERCEPT = 1.0
 

@@ -23,13 +23,17 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--epochs", type=int, default=4, help="epochs over the whole training set")
 parser.add_argument("--batch", type=int, default=128, help="batch per rank (global batch = batch x ranks)")
 parser.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate for ONE rank")
-parser.add_argument("--lr-scale", type=float, default=None, help="multiply --lr by this (default: the number of ranks)")
-parser.add_argument("--warmup-epochs", type=float, default=1.0, help="ramp the learning rate up over this many epochs (0: off)")
+parser.add_argument("--lr-scale", type=float, default=None,
+                    help="multiply --lr by this (default: the number of ranks)")
+parser.add_argument("--warmup-epochs", type=float, default=1.0,
+                    help="ramp the learning rate up over this many epochs (0: off)")
 parser.add_argument("--train-limit", type=int, default=None, help="train on the first N images only")
 parser.add_argument("--ckpt-dir", default=None, help="folder for rank 0's checkpoints; resume from the newest")
-parser.add_argument("--fresh-start", action="store_true", help="delete old checkpoints in --ckpt-dir and start at epoch 0")
+parser.add_argument("--fresh-start", action="store_true",
+                    help="delete old checkpoints in --ckpt-dir and start at epoch 0")
 parser.add_argument("--log-dir", default=None, help="folder for TensorBoard logs (rank 0)")
-parser.add_argument("--die-after-epoch", type=int, default=None, help="fault drill: rank --die-rank exits after this epoch")
+parser.add_argument("--die-after-epoch", type=int, default=None,
+                    help="fault drill: rank --die-rank exits after this epoch")
 parser.add_argument("--die-rank", type=int, default=1)
 parser.add_argument("--threads", type=int, default=1, help="intra-op threads per rank (inter-op: 1)")
 args = parser.parse_args()
@@ -98,7 +102,8 @@ if "problem" in start:
 hvd_tf.broadcast_variables(model.variables + optimizer.variables + [optimizer.learning_rate], root_rank=0)
 if rank == 0:
     print(f"dataset={data.name}")
-    print(f"ranks={size}\nglobal_batch={args.batch * size}\nsteps_per_epoch={steps_per_epoch}\nlearning_rate={learning_rate:g}")
+    print(f"ranks={size}\nglobal_batch={args.batch * size}\nsteps_per_epoch={steps_per_epoch}\n"
+          f"learning_rate={learning_rate:g}")
     print(f"start_epoch={start['epoch']}" + (f" (resumed from {start['path']})" if start["path"] else ""))
 
 
@@ -107,7 +112,8 @@ class RankZeroLog(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         lr = float(tf.keras.backend.get_value(self.model.optimizer.learning_rate))
-        print(f"epoch {epoch + 1}/{args.epochs}: loss={logs['loss']:.4f} accuracy={logs['accuracy']:.4f} lr={lr:.5f}", flush=True)
+        print(f"epoch {epoch + 1}/{args.epochs}: loss={logs['loss']:.4f} accuracy={logs['accuracy']:.4f} "
+              f"lr={lr:.5f}", flush=True)
 
 
 class SaveCheckpoint(tf.keras.callbacks.Callback):

@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 from mpi4py import MPI
 
-from clusterkit.exercises.torch_ccl import init_distributed
+from clusterkit.torch_dist import init_distributed
 
 info = init_distributed(timeout=30)
 comm = MPI.COMM_WORLD

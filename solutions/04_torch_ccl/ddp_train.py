@@ -17,7 +17,7 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.utils.data.distributed import DistributedSampler
 
 import clusterkit as ck
-from clusterkit.exercises.torch_ccl import init_distributed, shutdown
+from clusterkit.torch_dist import init_distributed, shutdown
 from ddp_common import SmallCNN, bf16_allreduce_hook, evaluate, identical_across_ranks, load_tensors, train_epoch
 
 parser = argparse.ArgumentParser()

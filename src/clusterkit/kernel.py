@@ -9,16 +9,14 @@ import json
 import sys
 from pathlib import Path
 
+from .course import KERNEL_DISPLAY_NAME, KERNEL_NAME
 from .environment import ENV_BIN, ENV_LIB, ENV_PREFIX
-
-KERNEL_NAME = "dmlcpu"
-DISPLAY_NAME = "Python (Distributed ML on CPU)"
 
 
 def kernel_spec() -> dict:
     return {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": DISPLAY_NAME,
+        "display_name": KERNEL_DISPLAY_NAME,
         "language": "python",
         "env": {
             "PATH": f"{ENV_BIN}:${{PATH}}",
@@ -39,4 +37,4 @@ def install_kernel(prefix: Path = ENV_PREFIX) -> Path:
 
 
 if __name__ == "__main__":
-    print(f"kernel '{KERNEL_NAME}' ({DISPLAY_NAME}) installed in {install_kernel()}")
+    print(f"kernel '{KERNEL_NAME}' ({KERNEL_DISPLAY_NAME}) installed in {install_kernel()}")

@@ -9,6 +9,7 @@ outlives its time-out, and turns the ways a job fails into one clear error.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import queue
 import re
@@ -26,7 +27,8 @@ from .impi_debug import DebugReport, parse_debug
 
 DEFAULT_TIMEOUT = 180.0
 BAD_TERMINATION = re.compile(
-    r"RANK (?P<rank>\d+) PID (?P<pid>\d+) RUNNING AT (?P<node>\S+)\s*\n=\s+(?P<how>KILLED BY SIGNAL: .*|EXIT STATUS: .*)"
+    r"RANK (?P<rank>\d+) PID (?P<pid>\d+) RUNNING AT (?P<node>\S+)\s*\n"
+    r"=\s+(?P<how>KILLED BY SIGNAL: .*|EXIT STATUS: .*)"
 )
 MPI_ABORT = re.compile(r"Abort\((?P<code>\d+)\) on node (?P<rank>\d+)")
 
@@ -307,3 +309,12 @@ def show_script(path: str | os.PathLike, start: str | None = None, end: str | No
     if end is not None:
         text = text[: text.index(end) + len(end)]
     return Code(text, language="python")
+
+
+def load_script(path: str | os.PathLike):
+    """Import a per-rank script as a module, to test its functions in the notebook (main() does not run)."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,9 +1,18 @@
-"""The CPU this notebook runs on: sockets, cores, hardware threads and vector extensions."""
+"""The CPU this notebook runs on: sockets, cores, hardware threads and vector extensions.
+
+Two views, because they differ inside a Slurm allocation, a container or under `taskset`:
+
+    local_topology()     the logical CPUs this process may use (its affinity mask): what a job here owns
+    machine_topology()   every logical CPU of the machine, as /proc/cpuinfo lists them
+
+Rank counts that measure scaling come from the first: `rank_counts()` gives 1, 2, 4 ... up to the
+cores this process owns.
+"""
 from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
@@ -34,12 +43,28 @@ class Topology:
         return [c.cpu for c in self.cpus if c.socket == socket and c.core == core]
 
     @property
+    def cpu_ids(self) -> list[int]:
+        return [c.cpu for c in self.cpus]
+
+    @property
     def n_cores(self) -> int:
         return len({(c.socket, c.core) for c in self.cpus})
 
     @property
     def threads_per_core(self) -> int:
         return len(self.cpus) // max(self.n_cores, 1)
+
+    def core_of(self, cpu: int) -> tuple[int, int] | None:
+        """(socket, core) of a logical CPU, None if the CPU is not in this topology."""
+        for logical in self.cpus:
+            if logical.cpu == cpu:
+                return logical.socket, logical.core
+        return None
+
+    def restricted_to(self, allowed) -> Topology:
+        """The same machine, limited to the logical CPUs in `allowed` (an affinity mask)."""
+        allowed = set(allowed)
+        return replace(self, cpus=[c for c in self.cpus if c.cpu in allowed])
 
     @property
     def vector_extensions(self) -> list[str]:
@@ -54,10 +79,13 @@ class Topology:
             return 256
         return 128
 
+    def shape(self) -> str:
+        cores_per_socket = self.n_cores // max(len(self.sockets), 1)
+        return (f"{len(self.sockets)} socket(s) x {cores_per_socket} core(s) x {self.threads_per_core} "
+                f"thread(s) = {len(self.cpus)} logical CPUs")
+
     def summary(self) -> str:
-        return (f"{self.model}: {len(self.sockets)} socket(s) x {self.n_cores // max(len(self.sockets), 1)} "
-                f"core(s) x {self.threads_per_core} thread(s) = {len(self.cpus)} logical CPUs; "
-                f"vector extensions: {', '.join(self.vector_extensions) or 'none found'} "
+        return (f"{self.model}: {self.shape()}; vector extensions: {', '.join(self.vector_extensions) or 'none found'} "
                 f"(widest {self.widest_vector_bits}-bit)")
 
 
@@ -78,15 +106,67 @@ def parse_cpuinfo(text: str) -> Topology:
     return Topology(model=model, cpus=cpus, flags=flags)
 
 
-def local_topology() -> Topology:
-    """The topology of this machine, limited to the CPUs this process may run on."""
+def parse_lscpu(text: str, model: str = "unknown CPU", flags: frozenset[str] = frozenset()) -> Topology:
+    """Topology from `lscpu -p=CPU,CORE,SOCKET` (lines of 'cpu,core,socket'; '#' lines are comments).
+
+    lscpu numbers cores across the machine, /proc/cpuinfo within a socket; either way a (socket, core)
+    pair names one core."""
+    cpus = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            cpu, core, socket = (int(part) for part in line.split(",")[:3])
+            cpus.append(LogicalCpu(cpu, socket, core))
+    return Topology(model=model, cpus=cpus, flags=flags)
+
+
+def allowed_cpus() -> set[int] | None:
+    """The logical CPUs this process may run on (None where the OS does not say)."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
+def machine_topology() -> Topology:
+    """Every logical CPU of this machine."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        topology = parse_cpuinfo(cpuinfo.read_text())
-    else:  # not Linux: one socket, one core per logical CPU
-        count = os.cpu_count() or 1
-        topology = Topology(platform.processor() or "unknown CPU", [LogicalCpu(i, 0, i) for i in range(count)])
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    if allowed:
-        topology.cpus = [c for c in topology.cpus if c.cpu in allowed]
-    return topology
+        return parse_cpuinfo(cpuinfo.read_text())
+    count = os.cpu_count() or 1  # not Linux: one socket, one core per logical CPU
+    return Topology(platform.processor() or "unknown CPU", [LogicalCpu(i, 0, i) for i in range(count)])
+
+
+def local_topology() -> Topology:
+    """The topology of this machine, limited to the CPUs this process may run on."""
+    machine = machine_topology()
+    allowed = allowed_cpus()
+    return machine.restricted_to(allowed) if allowed else machine
+
+
+def describe(owned: Topology | None = None, machine: Topology | None = None) -> str:
+    """What this process owns, and the whole machine beside it when the two differ."""
+    owned = owned or local_topology()
+    machine = machine or machine_topology()
+    text = f"this process may use: {owned.summary()}"
+    if len(owned.cpus) != len(machine.cpus):
+        text += (f"\nthe whole machine:    {machine.shape()} (the rest belongs to other jobs or is masked: "
+                 f"an allocation, a container or taskset)")
+    return text
+
+
+def rank_counts(cores: int | None = None, oversubscribe: bool = False) -> list[int]:
+    """1, 2, 4 ... up to `cores` (default: the cores this process owns), and `cores` itself;
+    with oversubscribe, also twice the cores (more ranks than cores)."""
+    cores = cores or local_topology().n_cores
+    counts, n = [], 1
+    while n < cores:
+        counts.append(n)
+        n *= 2
+    counts.append(cores)
+    if oversubscribe:
+        counts.append(2 * cores)
+    return counts
+
+
+def recorded_on(topology: Topology | None = None) -> str:
+    """One line naming the machine outputs were recorded on: CPU, cores owned, widest vectors."""
+    topology = topology or local_topology()
+    return (f"{topology.model}, {topology.n_cores} core(s) owned ({len(topology.cpus)} logical CPUs), "
+            f"widest vectors {topology.widest_vector_bits}-bit")

@@ -1,74 +1,16 @@
-"""Module 03_horovod: exercise checks, the Horovod build check, and small table helpers.
+"""Exercise checks of module 03_horovod.
 
-    from clusterkit.exercises import horovod as hz
-    hz.require_horovod()                 # says which Horovod this is, or what to do
-    hz.check_scaled_settings(my_function)
+    from clusterkit.exercises.horovod import check_scaled_settings
+    check_scaled_settings(my_function)
+
+Horovod's build check and the rank environment are in `clusterkit.horovod_env`.
 """
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ..checks import Hint, exercise_check
-
-# Every rank of this module's jobs: Intel MPI waits for messages without spinning (a spinning wait
-# steals the core that the rank's TensorFlow needs: see the stack notes), and TensorFlow's C++ info
-# lines stay out of the cell.
-RANK_ENV = {"I_MPI_WAIT_MODE": 1, "TF_CPP_MIN_LOG_LEVEL": 2}
-
-
-class HorovodBuildError(RuntimeError):
-    """Horovod is missing, or was built without the pieces this module needs."""
-
-
-def horovod_build_problems() -> list[str]:
-    """What is wrong with this environment's Horovod for the course (an empty list: nothing)."""
-    try:
-        importlib.import_module("tensorflow")
-    except ImportError as error:
-        return [f"TensorFlow cannot be imported ({error})"]
-    try:
-        hvd = importlib.import_module("horovod.tensorflow")
-    except ImportError as error:
-        return [f"horovod.tensorflow cannot be imported ({error}): Horovod is missing or was built "
-                "without TensorFlow support (HOROVOD_WITH_TENSORFLOW=1)"]
-    problems = []
-    if not hvd.mpi_built():
-        problems.append("Horovod was built without MPI (HOROVOD_WITH_MPI=1), so `mpirun` cannot start it")
-    return problems
-
-
-def require_horovod() -> str:
-    """One line describing the Horovod in use; HorovodBuildError with what to do if it is unfit."""
-    problems = horovod_build_problems()
-    if problems:
-        raise HorovodBuildError(
-            "This module needs Horovod built with TensorFlow and MPI: " + "; ".join(problems) + ".\n"
-            "What to do: run the course setup again (`make setup`); it rebuilds Horovod from source with "
-            "HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 against this environment's TensorFlow and Intel MPI.")
-    import horovod
-    import horovod.tensorflow as hvd
-    import tensorflow as tf
-
-    controllers = [name for name, built in (("MPI", hvd.mpi_built()), ("Gloo", hvd.gloo_built())) if built]
-    summary = f"Horovod {horovod.__version__} for TensorFlow {tf.__version__}, built with {' and '.join(controllers)}"
-    print(summary)
-    return summary
-
-
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain, aligned text table (floats: whole numbers from 100 up, else 3 significant digits)."""
-    def show(value):
-        if isinstance(value, float):
-            return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
-        return str(value)
-
-    cells = [list(headers)] + [[show(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(value.rjust(width) for value, width in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- 01: learning rate and steps

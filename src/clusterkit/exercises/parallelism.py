@@ -1,5 +1,6 @@
 """Exercise checks of module 01_parallelism. Each says PASS, or FAIL with a hint about the mistake made.
 
+    check_four_ranks(result)               01: four ranks launched, their pinning table read
     check_parallelism_kinds(answers)       02: SIMD, MIMD or SPMD for each scenario
     check_spmd_sum({2: run2, 4: run4}, n)  02: an mpi4py sum of squares that is right on any number of ranks
     check_locked_deposit(deposit)          03: a read-modify-write that threads cannot interleave
@@ -15,6 +16,24 @@ import sys
 import threading
 
 from ..checks import Hint, exercise_check
+from ..runner import MpiResult
+
+# ---------------------------------------------------------------------------------------------------
+# 01 start here
+
+
+@exercise_check("Launch four ranks and read their pinning")
+def check_four_ranks(result):
+    if not isinstance(result, MpiResult):
+        raise Hint("keep what ck.mpirun(...) returns: `four = ck.mpirun(...)`")
+    reports = [line for line in result.app_lines() if line.startswith("rank ")]
+    if len(reports) != 4:
+        raise Hint(f"the job ran {len(reports)} rank(s): ask mpirun for four with n=4")
+    if len(result.pinning) != 4:
+        raise Hint("no pinning table was printed: keep I_MPI_DEBUG at 5 (don't pass debug=None)")
+    if sorted(pin.rank for pin in result.pinning) != [0, 1, 2, 3]:
+        raise Hint("the pinning table should list ranks 0, 1, 2 and 3")
+
 
 # ---------------------------------------------------------------------------------------------------
 # 02 types of parallelism

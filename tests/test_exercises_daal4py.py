@@ -11,8 +11,10 @@ from PIL import Image
 import clusterkit as ck
 from clusterkit.checks import ExerciseFailed
 from clusterkit.environment import REPO_ROOT
-from clusterkit.exercises import daal
-from clusterkit.exercises.daal import InputError
+from clusterkit import artifacts, validation
+from clusterkit.exercises import daal4py
+from clusterkit.runner import load_script
+from clusterkit.validation import InputError
 
 SCRIPTS = REPO_ROOT / "solutions" / "02_daal4py"
 
@@ -38,8 +40,8 @@ def rgb_path(tmp_path):
 
 
 def test_load_rgb_image_default_and_file(rgb_path):
-    assert daal.load_rgb_image().shape == (427, 640, 3)
-    loaded = daal.load_rgb_image(rgb_path)
+    assert validation.load_rgb_image().shape == (427, 640, 3)
+    loaded = validation.load_rgb_image(rgb_path)
     assert loaded.dtype == np.uint8 and np.array_equal(loaded, small_image())
 
 
@@ -53,44 +55,44 @@ def test_load_rgb_image_default_and_file(rgb_path):
 ])
 def test_load_rgb_image_rejects_bad_files(tmp_path, make, message):
     with pytest.raises(InputError, match=message):
-        daal.load_rgb_image(make(tmp_path))
+        validation.load_rgb_image(make(tmp_path))
 
 
 @pytest.mark.parametrize("colours", [0, -3, 721, 2.5, True, "16"])
 def test_require_colours_rejects(colours):
     with pytest.raises(InputError, match="colours"):
-        daal.require_colours(colours, 720)
+        validation.require_colours(colours, 720)
 
 
 def test_require_colours_accepts_the_range():
-    daal.require_colours(1, 720)
-    daal.require_colours(720, 720)
-    daal.require_colours(np.int64(16), 720)
+    validation.require_colours(1, 720)
+    validation.require_colours(720, 720)
+    validation.require_colours(np.int64(16), 720)
 
 
 def test_require_rows_per_rank():
-    daal.require_rows_per_rank(4, 4)
+    validation.require_rows_per_rank(4, 4)
     with pytest.raises(InputError, match="4 ranks share 3 rows.*at most 3 rank"):
-        daal.require_rows_per_rank(3, 4)
+        validation.require_rows_per_rank(3, 4)
     with pytest.raises(InputError, match="needs at least 16"):
-        daal.require_rows_per_rank(40, 4, at_least=16)
+        validation.require_rows_per_rank(40, 4, at_least=16)
 
 
 def test_require_headerless_csv(tmp_path):
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.5e-3]})
     frame.to_csv(tmp_path / "plain.csv", header=False, index=False)
-    daal.require_headerless_csv(tmp_path / "plain.csv")
+    validation.require_headerless_csv(tmp_path / "plain.csv")
     frame.to_csv(tmp_path / "header.csv", index=False)
     with pytest.raises(InputError, match=r"first line of 'header.csv' is not numbers.*header=False"):
-        daal.require_headerless_csv(tmp_path / "header.csv")
+        validation.require_headerless_csv(tmp_path / "header.csv")
     pd.DataFrame(frame.to_numpy()).to_csv(tmp_path / "numbered.csv", index=False)
     with pytest.raises(InputError, match="pandas' default column names"):
-        daal.require_headerless_csv(tmp_path / "numbered.csv")
+        validation.require_headerless_csv(tmp_path / "numbered.csv")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(InputError, match="empty"):
-        daal.require_headerless_csv(tmp_path / "empty.csv")
+        validation.require_headerless_csv(tmp_path / "empty.csv")
     with pytest.raises(InputError, match="no CSV file"):
-        daal.require_headerless_csv(tmp_path / "missing.csv")
+        validation.require_headerless_csv(tmp_path / "missing.csv")
 
 
 def test_a_header_row_really_gives_wrong_numbers(tmp_path):
@@ -140,10 +142,10 @@ def test_linreg_files_stops_on_header_and_on_missing_partition(tmp_path):
     X, y = rng.normal(size=(100, 3)), rng.normal(size=100)
     for rank in range(2):
         part = pd.DataFrame(np.column_stack([X, y])[rank * 50:(rank + 1) * 50])
-        part.to_csv(daal.partition_path(tmp_path, rank), header=False, index=False)
+        part.to_csv(artifacts.partition_path(tmp_path, rank), header=False, index=False)
     with pytest.raises(ck.MpiJobFailed, match=r"no CSV file at .*part_2.csv.*3 ranks need"):
         ck.mpirun(SCRIPTS / "linreg_files.py", tmp_path, n=3, timeout=120, echo=False)
-    pd.DataFrame(np.column_stack([X, y])[50:]).to_csv(daal.partition_path(tmp_path, 1), index=False)
+    pd.DataFrame(np.column_stack([X, y])[50:]).to_csv(artifacts.partition_path(tmp_path, 1), index=False)
     with pytest.raises(ck.MpiJobFailed, match="first line of 'part_1.csv' is '0,1,2,3': pandas' default column"):
         ck.mpirun(SCRIPTS / "linreg_files.py", tmp_path, n=2, timeout=120, echo=False)
 
@@ -161,9 +163,9 @@ def test_quantize_on_1_and_2_ranks_agree_and_passes_its_checks(tmp_path, rgb_pat
                            "--out", f"out_{n}", n=n, timeout=120, echo=False, cwd=tmp_path)
         assert result.app_lines()[0] == f"720 pixels on {n} rank(s), blocks of {[720 // n] * n} pixels"
         assert [pin.rank for pin in result.pinning] == list(range(n))
-        daal.check_distributed_fit(tmp_path / f"out_{n}")
-        daal.check_gather_and_write(tmp_path / f"out_{n}")
-        outputs[n] = np.asarray(Image.open(tmp_path / f"out_{n}" / daal.IMAGE_FILE))
+        daal4py.check_distributed_fit(tmp_path / f"out_{n}")
+        daal4py.check_gather_and_write(tmp_path / f"out_{n}")
+        outputs[n] = np.asarray(Image.open(tmp_path / f"out_{n}" / artifacts.IMAGE_FILE))
     assert np.array_equal(outputs[1], outputs[2])
     assert len(np.unique(outputs[2].reshape(-1, 3), axis=0)) <= 5
 
@@ -187,7 +189,7 @@ def test_same_start_accepts_the_right_model(blobs, capsys):
 
     X, start, centroids = blobs
     model = KMeans(5, init=start, n_init=1, max_iter=15, tol=0, algorithm="lloyd").fit(X)
-    daal.check_same_start(model, centroids, 15)
+    daal4py.check_same_start(model, centroids, 15)
     assert "PASS" in capsys.readouterr().out
 
 
@@ -209,7 +211,7 @@ def test_same_start_rejects_typical_mistakes(blobs, change, hint):
         warnings.simplefilter("ignore")
         model = KMeans(5, **parameters).fit(X)
     with pytest.raises(ExerciseFailed, match=hint):
-        daal.check_same_start(model, centroids, 15)
+        daal4py.check_same_start(model, centroids, 15)
 
 
 def test_same_start_rejects_other_data(blobs):
@@ -218,9 +220,9 @@ def test_same_start_rejects_other_data(blobs):
     X, start, centroids = blobs
     model = KMeans(5, init=start, n_init=1, max_iter=15, tol=0, algorithm="lloyd").fit(X[:1000])
     with pytest.raises(ExerciseFailed, match="same X"):
-        daal.check_same_start(model, centroids, 15)
+        daal4py.check_same_start(model, centroids, 15)
     with pytest.raises(ExerciseFailed, match="not fitted"):
-        daal.check_same_start(KMeans(5, init=start, n_init=1), centroids, 15)
+        daal4py.check_same_start(KMeans(5, init=start, n_init=1), centroids, 15)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -242,12 +244,12 @@ def right_block(n, rank, size):
 ])
 def test_pixel_block_rejects_typical_mistakes(pixel_block, hint):
     with pytest.raises(ExerciseFailed, match=hint):
-        daal.check_pixel_block(pixel_block)
+        daal4py.check_pixel_block(pixel_block)
 
 
 def test_pixel_block_accepts_the_right_split(capsys):
-    daal.check_pixel_block(right_block)
-    daal.check_pixel_block(daal.load_script(SCRIPTS / "quantize.py").pixel_block)
+    daal4py.check_pixel_block(right_block)
+    daal4py.check_pixel_block(load_script(SCRIPTS / "quantize.py").pixel_block)
     assert capsys.readouterr().out.count("PASS") == 2
 
 
@@ -256,19 +258,19 @@ def test_pixel_block_todo_says_so():
         raise NotImplementedError("TODO")
 
     with pytest.raises(ExerciseFailed, match="TODO is not filled in"):
-        daal.check_pixel_block(todo)
+        daal4py.check_pixel_block(todo)
 
 
 def fake_run(out, image_path, start, centroids, n_iterations=10, iterations=10, ranks=2, picture=None):
     """Write what quantize.py's rank 0 writes, from arrays computed here (to test the checks' hints)."""
     out.mkdir(parents=True, exist_ok=True)
-    image = daal.load_rgb_image(image_path)
-    np.savez(out / daal.PALETTE_FILE, start=start, centroids=centroids)
+    image = validation.load_rgb_image(image_path)
+    np.savez(out / artifacts.PALETTE_FILE, start=start, centroids=centroids)
     run = {"image": str(image_path), "colours": len(start), "iterations": iterations, "seed": 1, "ranks": ranks,
            "shape": list(image.shape), "n_iterations": n_iterations}
-    (out / daal.RUN_FILE).write_text(json.dumps(run))
+    (out / artifacts.RUN_FILE).write_text(json.dumps(run))
     if picture is not None:
-        Image.fromarray(picture).save(out / daal.IMAGE_FILE)
+        Image.fromarray(picture).save(out / artifacts.IMAGE_FILE)
     return out
 
 
@@ -283,7 +285,7 @@ def quantized(pixels, centroids, shape):
 
 @pytest.fixture
 def image_case(tmp_path, rgb_path):
-    image = daal.load_rgb_image(rgb_path)
+    image = validation.load_rgb_image(rgb_path)
     pixels = image.reshape(-1, 3) / 255
     rng = np.random.default_rng(4)
     start = pixels[rng.choice(len(pixels), 5, replace=False)]  # pixels from the whole image
@@ -292,7 +294,7 @@ def image_case(tmp_path, rgb_path):
 
 def test_distributed_fit_accepts_lloyd_from_its_start(image_case, capsys):
     tmp, path, image, pixels, start = image_case
-    daal.check_distributed_fit(fake_run(tmp / "ok", path, start, lloyd(pixels, start)))
+    daal4py.check_distributed_fit(fake_run(tmp / "ok", path, start, lloyd(pixels, start)))
     assert "PASS" in capsys.readouterr().out
 
 
@@ -311,16 +313,16 @@ def test_distributed_fit_hints(image_case):
     for name, (case_start, centroids, extra, hint) in cases.items():
         out = fake_run(tmp / name.replace(" ", "_"), path, case_start, centroids, **extra)
         with pytest.raises(ExerciseFailed, match=hint):
-            daal.check_distributed_fit(out)
+            daal4py.check_distributed_fit(out)
     with pytest.raises(ExerciseFailed, match="no run.json"):
-        daal.check_distributed_fit(tmp / "nothing")
+        daal4py.check_distributed_fit(tmp / "nothing")
 
 
 def test_gather_and_write_accepts_the_image_and_rejects_typical_mistakes(image_case, capsys):
     tmp, path, image, pixels, start = image_case
     centroids = lloyd(pixels, start)
     right = quantized(pixels, centroids, image.shape)
-    daal.check_gather_and_write(fake_run(tmp / "ok", path, start, centroids, picture=right))
+    daal4py.check_gather_and_write(fake_run(tmp / "ok", path, start, centroids, picture=right))
     assert "PASS" in capsys.readouterr().out
     half = len(pixels) // 2
     flat = right.reshape(-1, 3)
@@ -336,7 +338,7 @@ def test_gather_and_write_accepts_the_image_and_rejects_typical_mistakes(image_c
     for name, (picture, hint) in cases.items():
         out = fake_run(tmp / name.replace(" ", "_"), path, start, centroids, picture=picture)
         with pytest.raises(ExerciseFailed, match=hint):
-            daal.check_gather_and_write(out)
+            daal4py.check_gather_and_write(out)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -353,16 +355,16 @@ def streamed_moments(chunks):
 def test_streaming_moments(capsys):
     data = np.random.default_rng(2).normal(size=(1000, 3)) * [1, 2, 3] + [0, 5, -5]
     chunks = [data[i:i + 300] for i in range(0, 1000, 300)]
-    daal.check_streaming_moments(streamed_moments(chunks), data, 300)
+    daal4py.check_streaming_moments(streamed_moments(chunks), data, 300)
     assert "PASS" in capsys.readouterr().out
     with pytest.raises(ExerciseFailed, match="last chunk only.*once, before the loop"):
-        daal.check_streaming_moments(streamed_moments(chunks[-1:]), data, 300)
+        daal4py.check_streaming_moments(streamed_moments(chunks[-1:]), data, 300)
     with pytest.raises(ExerciseFailed, match="first chunk only"):
-        daal.check_streaming_moments(streamed_moments(chunks[:1]), data, 300)
+        daal4py.check_streaming_moments(streamed_moments(chunks[:1]), data, 300)
     with pytest.raises(ExerciseFailed, match="finalize"):
-        daal.check_streaming_moments(None, data, 300)
+        daal4py.check_streaming_moments(None, data, 300)
     with pytest.raises(ExerciseFailed, match="exactly once"):
-        daal.check_streaming_moments(streamed_moments(chunks + chunks[:1]), data, 300)
+        daal4py.check_streaming_moments(streamed_moments(chunks + chunks[:1]), data, 300)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -378,13 +380,13 @@ def regression():
 
 def write_parts(folder, table, size=2, **to_csv):
     for rank in range(size):
-        pd.DataFrame(table[ck.shard(len(table), rank, size)]).to_csv(daal.partition_path(folder, rank), **to_csv)
+        pd.DataFrame(table[ck.shard(len(table), rank, size)]).to_csv(artifacts.partition_path(folder, rank), **to_csv)
 
 
 def test_partitions_accept_the_right_files(tmp_path, regression, capsys):
     X, y = regression
     write_parts(tmp_path, np.column_stack([X, y]), header=False, index=False)
-    daal.check_partitions(tmp_path, X, y, 2)
+    daal4py.check_partitions(tmp_path, X, y, 2)
     assert "PASS" in capsys.readouterr().out
 
 
@@ -400,19 +402,19 @@ def test_partitions_reject_typical_mistakes(tmp_path, regression, table, options
     arrays = {"Xy": np.column_stack([X, y]), "yX": np.column_stack([y, X]), "X": X}
     write_parts(tmp_path, arrays[table], **options)
     with pytest.raises(ExerciseFailed, match=hint):
-        daal.check_partitions(tmp_path, X, y, 2)
+        daal4py.check_partitions(tmp_path, X, y, 2)
 
 
 def test_partitions_reject_lost_rows_and_missing_files(tmp_path, regression):
     X, y = regression
     table = np.column_stack([X, y])
     for rank in range(2):  # 101 // 2 rows each: the remainder row is lost
-        pd.DataFrame(table[rank * 50:(rank + 1) * 50]).to_csv(daal.partition_path(tmp_path, rank), header=False,
+        pd.DataFrame(table[rank * 50:(rank + 1) * 50]).to_csv(artifacts.partition_path(tmp_path, rank), header=False,
                                                               index=False)
     with pytest.raises(ExerciseFailed, match="100 rows together, the data 101"):
-        daal.check_partitions(tmp_path, X, y, 2)
+        daal4py.check_partitions(tmp_path, X, y, 2)
     with pytest.raises(ExerciseFailed, match="there is no part_2.csv"):
-        daal.check_partitions(tmp_path, X, y, 3)
+        daal4py.check_partitions(tmp_path, X, y, 3)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -435,12 +437,12 @@ def job_output(pins, threads):
 ])
 def test_whole_node_rank_rejects(pins, threads, hint):
     with pytest.raises(ExerciseFailed, match=hint):
-        daal.check_whole_node_rank(job_output(pins, threads))
+        daal4py.check_whole_node_rank(job_output(pins, threads))
 
 
 def test_whole_node_rank_accepts_a_real_single_rank_job(capsys):
     result = ck.mpirun(SCRIPTS / "threads_vs_ranks.py", "--repeats", 1, n=1, timeout=120, echo=False)
-    daal.check_whole_node_rank(result, n_cores=ck.local_topology().n_cores)
+    daal4py.check_whole_node_rank(result, n_cores=ck.local_topology().n_cores)
     assert "PASS" in capsys.readouterr().out
 
 
@@ -452,9 +454,9 @@ def test_patched_class(capsys):
     from sklearn.cluster import KMeans
     from sklearnex.cluster import KMeans as ExtensionKMeans
 
-    daal.check_patched_class(ExtensionKMeans)
+    daal4py.check_patched_class(ExtensionKMeans)
     assert "PASS" in capsys.readouterr().out
     with pytest.raises(ExerciseFailed, match="imported before patch_sklearn\\(\\) keeps pointing at the stock"):
-        daal.check_patched_class(KMeans)
+        daal4py.check_patched_class(KMeans)
     with pytest.raises(ExerciseFailed, match="expected a class"):
-        daal.check_patched_class(ExtensionKMeans())
+        daal4py.check_patched_class(ExtensionKMeans())
