@@ -24,8 +24,10 @@ from pathlib import Path
 
 from .environment import find_mpirun, mpi_environment
 from .impi_debug import DebugReport, parse_debug
+from .reaper import end_session
 
 DEFAULT_TIMEOUT = 180.0
+REAPER = Path(__file__).with_name("reaper.py")
 BAD_TERMINATION = re.compile(
     r"RANK (?P<rank>\d+) PID (?P<pid>\d+) RUNNING AT (?P<node>\S+)\s*\n"
     r"=\s+(?P<how>KILLED BY SIGNAL: .*|EXIT STATUS: .*)"
@@ -215,12 +217,16 @@ def explain_failure(result: MpiResult) -> str:
 
 
 def _stream(command, env, cwd, timeout, echo):
-    """Run `command` in its own process group, echoing lines; kill the group at the deadline."""
+    """Run `command` in its own session, echoing lines; end the whole job at the deadline, on an
+    interrupt (the notebook's stop button), and when this process dies (the reaper sees to that)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         text=True, errors="replace", bufsize=1, env=env, cwd=cwd, start_new_session=True,
     )
+    reaper = subprocess.Popen([sys.executable, str(REAPER), str(os.getpid()), str(process.pid)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -232,22 +238,31 @@ def _stream(command, env, cwd, timeout, echo):
     collected: list[str] = []
     deadline = started + timeout
     timed_out = False
-    while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            timed_out = True
-            _kill_group(process)
-            break
-        try:
-            line = lines.get(timeout=min(remaining, 0.5))
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        collected.append(line)
-        if echo:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+    try:
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                timed_out = True
+                _kill_group(process)
+                break
+            try:
+                line = lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            collected.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        _kill_group(process)
+        print("\nInterrupted: the whole job was stopped (mpirun, its hydra proxies and every rank; "
+              "no process of it is left). Run the cell again to start it anew.", flush=True)
+        raise
+    finally:
+        reaper.kill()
+        reaper.wait()
     returncode = process.wait()
     # after a kill, pick up what the pump read before the pipe closed
     while timed_out and not lines.empty():
@@ -269,30 +284,8 @@ def _kill_group(process: subprocess.Popen) -> None:
         process.wait(timeout=3.0)
     except subprocess.TimeoutExpired:
         pass
-    deadline = time.monotonic() + 5.0
-    while (alive := _session_members(process.pid)) and time.monotonic() < deadline:
-        for pid in alive:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)
+    end_session(process.pid, grace=0.0)
     process.wait()
-
-
-def _session_members(session: int) -> list[int]:
-    """Live (not zombie) processes of a session, read from /proc (empty where there is no /proc)."""
-    members = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            state, process_session = fields[0], int(fields[3])
-            if process_session == session and state not in ("Z", "X"):
-                members.append(int(entry.name))
-    return members
 
 
 def _tail(text: str, count: int = 12) -> str:

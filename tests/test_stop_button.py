@@ -1,0 +1,106 @@
+"""The notebook's stop button, a kernel restart and a shutdown end the whole job a cell started
+(mpirun, hydra's proxies and every rank), tested through a real Jupyter kernel."""
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client import KernelManager
+
+from clusterkit.course import KERNEL_NAME
+from clusterkit.reaper import session_members
+
+LONG_JOB = """\
+import time
+from mpi4py import MPI
+MPI.COMM_WORLD.Barrier()
+print("ranks running", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+GONE_WITHIN = 5.0  # seconds
+
+
+def job_sessions(marker: str) -> set[int]:
+    """Sessions of the processes whose command line names `marker` (the job's script)."""
+    sessions = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    sessions.add(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]))
+            except OSError:
+                continue
+    return sessions
+
+
+@pytest.fixture
+def running_job(tmp_path):
+    """A kernel running a cell whose 2-rank job never ends by itself; yields (manager, client, pids)."""
+    script = tmp_path / "long_job.py"
+    script.write_text(LONG_JOB)
+    manager = KernelManager(kernel_name=KERNEL_NAME)
+    manager.start_kernel(cwd=str(tmp_path))
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    client.execute(f"import clusterkit as ck\nck.mpirun({str(script)!r}, n=2, timeout=600)")
+    output = read_until(client, "ranks running", 90)
+    assert "ranks running" in output, output
+    sessions = job_sessions(str(script))
+    pids = {pid for session in sessions for pid in session_members(session)}
+    assert len(pids) >= 4, f"expected mpirun, hydra and 2 ranks, found {pids}"  # mpirun, hydra, proxy, ranks
+    yield manager, client, pids
+    client.stop_channels()
+    if manager.is_alive():
+        manager.shutdown_kernel(now=True)
+
+
+def read_until(client, text: str, seconds: float) -> str:
+    """Everything the cell printed until `text` appeared (or the time ran out)."""
+    seen, deadline = "", time.monotonic() + seconds
+    while text not in seen and time.monotonic() < deadline:
+        try:
+            message = client.get_iopub_msg(timeout=1)
+        except Exception:  # queue.Empty
+            continue
+        content = message["content"]
+        seen += content.get("text", "") + "".join(content.get("traceback", []))
+    return seen
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists() and
+            (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX")}
+
+
+def wait_gone(pids: set[int]) -> float:
+    started = time.monotonic()
+    while alive(pids) and time.monotonic() - started < 15:
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_interrupt_ends_the_whole_job_and_says_so(running_job):
+    manager, client, pids = running_job
+    manager.interrupt_kernel()
+    said = read_until(client, "KeyboardInterrupt", 15)
+    seconds = wait_gone(pids)
+    assert not alive(pids) and seconds < GONE_WITHIN, f"left running after {seconds:.1f} s: {alive(pids)}"
+    assert "Interrupted: the whole job was stopped" in said
+    assert "KeyboardInterrupt" in said
+
+
+def test_kernel_restart_ends_the_job(running_job):
+    manager, client, pids = running_job
+    manager.restart_kernel(now=True)
+    seconds = wait_gone(pids)
+    assert not alive(pids) and seconds < GONE_WITHIN, f"left running after {seconds:.1f} s: {alive(pids)}"
+
+
+def test_kernel_shutdown_ends_the_job(running_job):
+    manager, client, pids = running_job
+    started = time.monotonic()
+    manager.shutdown_kernel()  # what Kernel > Shut Down does: ask, then kill the kernel if it does not stop
+    seconds = time.monotonic() - started + wait_gone(pids)
+    assert not alive(pids), f"left running: {alive(pids)}"
+    assert seconds < GONE_WITHIN + manager.shutdown_wait_time, f"job ended {seconds:.1f} s after the shutdown"
