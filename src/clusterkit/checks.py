@@ -14,6 +14,9 @@ Calling it prints `PASS: ...`, or prints `FAIL: ...` with the hint and raises Ex
 from __future__ import annotations
 
 import functools
+import linecache
+import re
+import sys
 import traceback
 
 
@@ -63,3 +66,35 @@ def approx_equal(a, b, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
 
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
+
+
+def explain_missing_name(shell, etype, value, tb, tb_offset=None):
+    """IPython handler for a NameError: in a cell that calls a check, the learner ran the check before the
+    exercise cell that defines the name, so say that instead of showing a bare NameError."""
+    last = tb
+    while last is not None and last.tb_next is not None:
+        last = last.tb_next
+    line = linecache.getline(last.tb_frame.f_code.co_filename, last.tb_lineno) if last is not None else ""
+    called = CHECK_CALL.search(line)
+    if called is None:
+        return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    check = shell.user_ns.get(called[1])
+    title = getattr(check, "title", called[1])
+    name = getattr(value, "name", None) or str(value)
+    message = (f"FAIL: {title}\n  Hint: `{name}` is not defined yet: run the exercise cell above first (the "
+               f"cell with the `# TODO` that defines `{name}`), then run this check again.")
+    return shell.showtraceback((ExerciseFailed, ExerciseFailed(message), None))
+
+
+def install_hints() -> None:
+    """In a Jupyter kernel, turn a check cell's NameError into the course's hint (no-op elsewhere)."""
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None and NameError not in shell.custom_exceptions:
+        shell.set_custom_exc((NameError,), explain_missing_name)

@@ -1,1 +1,8 @@
-"""Exercise checks, one module per course module (e.g. `clusterkit.exercises.parallelism`)."""
+"""Exercise checks, one module per course module (e.g. `clusterkit.exercises.parallelism`).
+
+Importing any of them in a Jupyter kernel also installs the hint for a check cell run before its
+exercise cell (a NameError becomes "run the exercise cell above first").
+"""
+from ..checks import install_hints
+
+install_hints()

@@ -1,0 +1,38 @@
+"""A check cell run before its exercise cell says so (never a bare NameError), through a real kernel."""
+import pytest
+from jupyter_client import KernelManager
+
+from clusterkit.course import KERNEL_NAME
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    manager = KernelManager(kernel_name=KERNEL_NAME)
+    manager.start_kernel(cwd=str(tmp_path_factory.mktemp("kernel")))
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    yield client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+def run(client, code: str) -> tuple[str, str]:
+    """(status, everything the cell showed) for one cell."""
+    shown = []
+    reply = client.execute_interactive(code, timeout=60, output_hook=shown.append)
+    return reply["content"]["status"], "".join(
+        m["content"].get("text", "") + "\n".join(m["content"].get("traceback", [])) for m in shown)
+
+
+def test_check_before_its_exercise_gives_the_course_hint(kernel):
+    status, text = run(kernel, "from clusterkit.exercises.parallelism import check_four_ranks\ncheck_four_ranks(four)")
+    assert status == "error"
+    assert "FAIL: Launch four ranks and read their pinning" in text
+    assert "`four` is not defined yet: run the exercise cell above first" in text
+    assert "NameError" not in text
+
+
+def test_other_name_errors_keep_their_traceback(kernel):
+    status, text = run(kernel, "print(undefined_name)")
+    assert status == "error" and "NameError" in text and "exercise cell" not in text
