@@ -2,7 +2,21 @@
 # Serve JupyterLab on the course: bound to 127.0.0.1, protected by a token, the course kernel selected.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PORT="${1:-8888}"
+PY="$ROOT/.venv/bin/python"
+# on a shared node another learner may already serve on the port: take the next free one, and say so
+PORT=$("$PY" - "${1:-8888}" <<'PYTHON'
+import socket, sys
+wanted = int(sys.argv[1])
+for port in range(wanted, wanted + 100):
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            break
+if port != wanted:
+    print(f"port {wanted} is taken on this machine (another learner's JupyterLab?): using {port}", file=sys.stderr)
+print(port)
+PYTHON
+)
+KERNEL=$("$PY" -c "from clusterkit.course import KERNEL_NAME; print(KERNEL_NAME)")
 TOKEN="${JUPYTER_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 extra=()
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)
@@ -11,4 +25,4 @@ echo "(start with 01_parallelism/01_start_here.ipynb; stop with Ctrl-C)"
 export PATH="$ROOT/.venv/bin:$PATH"
 exec "$ROOT/.venv/bin/jupyter" lab --no-browser --ip=127.0.0.1 --port="$PORT" \
   --ServerApp.root_dir="$ROOT" --IdentityProvider.token="$TOKEN" \
-  --MappingKernelManager.default_kernel_name=dmlcpu "${extra[@]}"
+  --MappingKernelManager.default_kernel_name="$KERNEL" "${extra[@]}"
