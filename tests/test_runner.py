@@ -17,7 +17,10 @@ def script(tmp_path):
 
 
 def test_two_ranks_stream_output_and_pinning(script, capsys):
-    result = mpirun(script('print(f"rank={comm.rank} size={comm.size}")\n'), n=2, timeout=60)
+    # one write per line: unbuffered print() writes the text and the newline separately, and the pieces
+    # of two ranks can interleave even with -ordered-output (course scripts print from rank 0 only)
+    result = mpirun(script('import sys\nsys.stdout.write(f"rank={comm.rank} size={comm.size}\\n")\n'),
+                    n=2, timeout=60)
     shown = capsys.readouterr().out
     assert shown.startswith("$ mpirun -n 2 -ordered-output -genv I_MPI_DEBUG 5 python -m mpi4py ")
     assert "rank=0 size=2" in shown and "rank=1 size=2" in shown
@@ -96,3 +99,22 @@ def test_explain_failure_without_known_pattern():
     message = explain_failure(result)
     assert message.startswith("mpirun exited with status 7: a rank exited with an error")
     assert "something odd" in message
+
+
+def test_busy_cpus_are_named_before_the_job_starts(capsys):
+    import os
+    import subprocess
+    import sys
+
+    cpu = max(os.sched_getaffinity(0))
+    spinner = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        runner.warn_if_cores_busy({"I_MPI_PIN_PROCESSOR_LIST": str(cpu)})
+    finally:
+        spinner.kill()
+        spinner.wait()
+    note = capsys.readouterr().out
+    assert f"note: other processes keep CPU {cpu} (" in note and "What to do:" in note

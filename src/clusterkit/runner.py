@@ -148,6 +148,7 @@ def mpirun(
     show_command: bool = True,
     check: bool = True,
     ordered_output: bool = True,
+    check_load: bool = True,
 ) -> MpiResult:
     """Run `program` on `n` ranks with Intel MPI and return its output for parsing.
 
@@ -157,7 +158,8 @@ def mpirun(
     debug           I_MPI_DEBUG level (5 prints the rank/pid/node/pin-cpu table), None for none;
     timeout         seconds after which the whole job is killed and MpiTimeout raised;
     echo            print each line into the cell as it arrives;
-    check           raise MpiJobFailed on a non-zero exit status.
+    check           raise MpiJobFailed on a non-zero exit status;
+    check_load      first say so if other processes keep the CPUs this job will use busy.
     """
     mpirun_path = find_mpirun()
     if mpirun_path is None:
@@ -172,6 +174,8 @@ def mpirun(
     )
     if show_command and echo:
         print("$ " + display_command(command), flush=True)
+    if echo and check_load:
+        warn_if_cores_busy(genv)
     output, returncode, seconds, timed_out = _stream(command, mpi_environment(env), cwd, timeout, echo)
     result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
     if timed_out:
@@ -185,6 +189,25 @@ def mpirun(
     if check and returncode != 0:
         raise MpiJobFailed(explain_failure(result))
     return result
+
+
+def warn_if_cores_busy(genv: dict | None = None) -> None:
+    """On a shared machine, say before the job starts that its CPUs are busy, and what to do."""
+    from .impi_debug import parse_cpu_list
+    from .topology import allowed_cpus, busy_cpus
+
+    listed = str((genv or {}).get("I_MPI_PIN_PROCESSOR_LIST", ""))
+    owned = allowed_cpus() or set()
+    target = set(parse_cpu_list(listed)) if re.fullmatch(r"[\d,\s-]+", listed) else owned
+    busy = busy_cpus(target)
+    if not busy:
+        return
+    idle = sorted(owned - busy.keys() - target)
+    fix = (f"pin the job to CPUs nobody uses, genv={{'I_MPI_PIN_PROCESSOR_LIST': '{','.join(map(str, idle[:4]))}'}}"
+           if idle else "ask for cores of your own (on Slurm: salloc -N 1 --exclusive)")
+    shown = ", ".join(f"{cpu} ({share:.0%})" for cpu, share in busy.items())
+    print(f"note: other processes keep CPU {shown} busy: the ranks pinned there share it, so this job runs "
+          f"slower than the lesson expects, and timings are not the lesson's. What to do: {fix}.", flush=True)
 
 
 def display_command(command: list[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -170,3 +171,31 @@ def recorded_on(topology: Topology | None = None) -> str:
     topology = topology or local_topology()
     return (f"{topology.model}, {topology.n_cores} core(s) owned ({len(topology.cpus)} logical CPUs), "
             f"widest vectors {topology.widest_vector_bits}-bit")
+
+
+def _cpu_times() -> dict[int, tuple[int, int]]:
+    """cpu -> (busy, total) jiffies from /proc/stat (empty where there is none)."""
+    times = {}
+    stat = Path("/proc/stat")
+    for line in stat.read_text().splitlines() if stat.exists() else []:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            values = [int(v) for v in fields[:8]]
+            idle = values[3] + values[4]  # idle + iowait
+            times[int(name[3:])] = (sum(values) - idle, sum(values))
+    return times
+
+
+def busy_cpus(cpus=None, seconds: float = 0.15, threshold: float = 0.6) -> dict[int, float]:
+    """{cpu: busy fraction} for the CPUs (default: those this process may use) that other processes kept
+    busy more than `threshold` of the time during the next `seconds`."""
+    cpus = set(cpus if cpus is not None else (allowed_cpus() or []))
+    before = _cpu_times()
+    time.sleep(seconds)
+    after = _cpu_times()
+    busy = {}
+    for cpu in sorted(cpus & before.keys() & after.keys()):
+        work, total = after[cpu][0] - before[cpu][0], after[cpu][1] - before[cpu][1]
+        if total > 0 and work / total > threshold:
+            busy[cpu] = work / total
+    return busy
