@@ -1,6 +1,7 @@
 """Topology, I_MPI_DEBUG parsing, pin maps and the checks that read them, on other machines' outputs
 (tests/fixtures/machines: a 2-socket 28-core node with hyper-threading, an 8-core laptop without
 AVX-512, a 2-node job, a 1-core allocation, and the 2-core AVX-512 machine of the course's CI)."""
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -111,11 +112,7 @@ def test_four_rank_check_reads_any_machine(name, capsys):
 
 def test_ranks_per_cpu_check_with_a_xeon_run(capsys):
     def right(pinning):
-        counts = {}
-        for pin in pinning:
-            for cpu in pin.cpus:
-                counts[cpu] = counts.get(cpu, 0) + 1
-        return counts
+        return dict(Counter(cpu for pin in pinning for cpu in pin.cpus))
 
     check_ranks_per_cpu(right, job("xeon_2s28c_ht.4ranks").pinning)
     assert "PASS" in capsys.readouterr().out
