@@ -14,6 +14,7 @@ from clusterkit.environment import REPO_ROOT
 from clusterkit import artifacts, validation
 from clusterkit.exercises import daal4py
 from clusterkit.runner import load_script
+from clusterkit.topology import parse_cpuinfo
 from clusterkit.validation import InputError
 
 SCRIPTS = REPO_ROOT / "solutions" / "02_daal4py"
@@ -421,28 +422,71 @@ def test_partitions_reject_lost_rows_and_missing_files(tmp_path, regression):
 # 05: check_whole_node_rank
 
 
-def job_output(pins, threads):
-    rows = "\n".join(f"[0] MPI startup(): {rank}       {1000 + rank}     vm         {{{cpus}}}"
+def job_output(pins, threads, node="vm"):
+    rows = "\n".join(f"[0] MPI startup(): {rank}       {1000 + rank}     {node:<10} {{{cpus}}}"
                      for rank, cpus in enumerate(pins))
     return ck.MpiResult(command=["mpirun"], returncode=0, seconds=1.0, output=(
         "[0] MPI startup(): Intel(R) MPI Library, Version 2021.18.1  Build 20260626 (id: b44796a)\n"
         f"[0] MPI startup(): Rank    Pid      Node name  Pin cpu\n{rows}\nthreads={threads}\n"))
 
 
+MACHINES = REPO_ROOT / "tests" / "fixtures" / "machines"
+
+
+def machine(name):
+    """The topology of another machine, from its recorded or built /proc/cpuinfo."""
+    return parse_cpuinfo((MACHINES / f"{name}.cpuinfo").read_text())
+
+
 @pytest.mark.parametrize("pins, threads, hint", [
     (["0", "1"], 2, "ran 2 ranks.*n=1"),
-    (["0"], 1, "pinned to CPUs \\[0\\] only.*I_MPI_PIN_DOMAIN"),
-    (["0,1"], 1, "used 1 thread.*--threads 1"),
+    (["0"], 1, "pinned to CPUs \\[0\\] only \\(1 of the 2 cores\\).*I_MPI_PIN_DOMAIN"),
+    (["0,1"], 1, "used 1 thread\\(s\\) for the 2 CPUs.*--threads 1"),
     ([], 2, "no pinning table"),
 ])
-def test_whole_node_rank_rejects(pins, threads, hint):
+def test_whole_node_rank_rejects_on_a_2_core_machine(pins, threads, hint):
     with pytest.raises(ExerciseFailed, match=hint):
-        daal4py.check_whole_node_rank(job_output(pins, threads))
+        daal4py.check_whole_node_rank(job_output(pins, threads), topology=machine("epyc_avx512_2core"))
+
+
+@pytest.mark.parametrize("name, owned, pin, threads", [
+    ("xeon_2s28c_ht", None, "0-111", 112),            # 2 sockets x 28 cores x 2 threads
+    ("xeon_2s28c_ht", None, "0-55", 56),              # one hardware thread of every core is every core
+    ("laptop_8c_ht_avx2", None, "0-15", 16),
+    ("epyc_avx512_2core", None, "0-1", 2),
+    ("epyc_avx512_2core", {1}, "1", 1),               # a 1-core allocation: the rank owns that core
+    ("xeon_2s28c_ht", set(range(8, 12)) | set(range(64, 68)), "8-11,64-67", 8),  # 4 cores of a big node
+])
+def test_whole_node_rank_accepts_other_machines(name, owned, pin, threads, capsys):
+    topology = machine(name) if owned is None else machine(name).restricted_to(owned)
+    daal4py.check_whole_node_rank(job_output([pin], threads, node="n01"), topology=topology)
+    assert "PASS: One rank that uses every core" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, pin, threads, hint", [
+    ("xeon_2s28c_ht", "0-27,56-83", 56, "\\[0-27, 56-83\\] only \\(28 of the 56 cores\\)"),  # socket 0 only
+    ("xeon_2s28c_ht", "0,56", 2, "\\[0, 56\\] only \\(1 of the 56 cores\\)"),  # both threads of one core
+    ("laptop_8c_ht_avx2", "0-15", 8, "used 8 thread\\(s\\) for the 16 CPUs"),
+    ("laptop_8c_ht_avx2", "0-3,8-11", 8, "\\(4 of the 8 cores\\)"),  # rank 0's pin set of 2 ranks
+])
+def test_whole_node_rank_rejects_on_other_machines(name, pin, threads, hint):
+    with pytest.raises(ExerciseFailed, match=hint):
+        daal4py.check_whole_node_rank(job_output([pin], threads, node="n01"), topology=machine(name))
+
+
+def test_whole_node_rank_default_is_the_cores_this_process_owns(capsys):
+    owned = ck.local_topology()
+    pin = ",".join(str(cpu) for cpu in owned.cpu_ids)
+    daal4py.check_whole_node_rank(job_output([pin], len(owned.cpus)))
+    assert "PASS" in capsys.readouterr().out
+    if owned.n_cores > 1:  # a rank on one core of several is not the whole node
+        with pytest.raises(ExerciseFailed, match=f"\\(1 of the {owned.n_cores} cores\\)"):
+            daal4py.check_whole_node_rank(job_output([str(owned.cpu_ids[0])], len(owned.cpus)))
 
 
 def test_whole_node_rank_accepts_a_real_single_rank_job(capsys):
     result = ck.mpirun(SCRIPTS / "threads_vs_ranks.py", "--repeats", 1, n=1, timeout=120, echo=False)
-    daal4py.check_whole_node_rank(result, n_cores=ck.local_topology().n_cores)
+    daal4py.check_whole_node_rank(result)
     assert "PASS" in capsys.readouterr().out
 
 

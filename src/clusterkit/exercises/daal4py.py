@@ -6,7 +6,7 @@
     check_gather_and_write(out_dir)                   02: rank 0 gathers the labels and writes the image
     check_streaming_moments(result, data, chunk_rows) 03: low_order_moments fed chunk by chunk
     check_partitions(folder, X, y, size)              04: one headerless CSV file per rank
-    check_whole_node_rank(result)                     05: 1 rank that owns every core, a thread per core
+    check_whole_node_rank(result)                     05: 1 rank that owns every core, a thread per CPU
     check_patched_class(estimator_class)              06: the class scikit-learn gives after patching
 
 The input validation the per-rank scripts share is in `clusterkit.validation`; the names of the files
@@ -259,25 +259,47 @@ def check_partitions(folder, X, y, size: int) -> None:
 # 05 threads vs processes
 
 
-@exercise_check("One rank that uses both cores")
-def check_whole_node_rank(result, n_cores: int | None = None) -> None:
-    """result: the job of one rank that should own every core (n_cores: default, the cores this process owns)."""
+@exercise_check("One rank that uses every core")
+def check_whole_node_rank(result, n_cores: int | None = None, topology=None) -> None:
+    """result: the job of one rank that should own every core this process owns.
+
+    n_cores: how many cores that is (default: the cores of `topology`); topology: the CPUs this process
+    owns (default: `local_topology()`), used to count the cores the rank's pin set covers, so that one
+    hardware thread per core counts as the core and half the CPUs of a 2-socket node does not."""
     from ..topology import local_topology
 
-    n_cores = n_cores or local_topology().n_cores
+    if topology is None and n_cores is None:
+        topology = local_topology()
+    n_cores = n_cores or topology.n_cores
     pins = result.pinning
     if not pins:
         raise Hint("the output has no pinning table: keep I_MPI_DEBUG at 5 (the default of ck.mpirun)")
     if len(pins) != 1:
-        raise Hint(f"that job ran {len(pins)} ranks: this layout is 1 rank with {n_cores} threads, so n=1")
-    if len(pins[0].cpus) < n_cores:
-        raise Hint(f"the rank is pinned to CPUs {list(pins[0].cpus)} only, so its threads share them and the "
-                   "other core idles: do not shrink the pin domain (drop I_MPI_PIN_DOMAIN=core); by default "
-                   "a single rank gets the whole node")
+        raise Hint(f"that job ran {len(pins)} ranks: this layout is 1 rank with a thread per CPU, so n=1")
+    cpus = pins[0].cpus
+    if topology is not None:
+        covered = len({topology.core_of(cpu) for cpu in cpus} - {None})
+    else:
+        covered = len(cpus)
+    if covered < n_cores:
+        raise Hint(f"the rank is pinned to CPUs {_cpu_list(cpus)} only ({covered} of the {n_cores} cores), so its "
+                   "threads share them and the other cores idle: do not shrink the pin domain (drop "
+                   "I_MPI_PIN_DOMAIN=core); by default a single rank gets the whole node")
     threads = result.value("threads", int)
-    if threads < n_cores:
-        raise Hint(f"daal4py used {threads} thread(s): do not limit the threads (no --threads 1); by default it "
-                   "starts one per CPU the rank may use")
+    if threads < len(cpus):
+        raise Hint(f"daal4py used {threads} thread(s) for the {len(cpus)} CPUs of its pin set: do not limit the "
+                   "threads (no --threads 1); by default it starts one per CPU the rank may use")
+
+
+def _cpu_list(cpus) -> str:
+    """(0, 1, 2, 3, 8) -> '[0-3, 8]': short, also for the 112 CPUs of a big node."""
+    ranges, cpus = [], sorted(cpus)
+    for cpu in cpus:
+        if ranges and cpu == ranges[-1][1] + 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return "[" + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges) + "]"
 
 
 # ---------------------------------------------------------------------------------------------------
