@@ -1,5 +1,7 @@
-"""Module 04 (PyTorch distributed): the checks reject typical wrong answers with specific hints, and the
-rendezvous faults (busy MASTER_PORT, world-size mismatch, a rank that dies) end in a clear error, not a hang."""
+"""Module 04 (PyTorch distributed): the checks reject typical wrong answers with specific hints, the
+rendezvous faults (busy MASTER_PORT, world-size mismatch, a rank that dies) end in a clear error, not a hang,
+and the layouts notebook 04 measures follow the cores owned, on other machines (tests/fixtures/machines)."""
+import json
 import os
 import socket
 import subprocess
@@ -15,8 +17,11 @@ from clusterkit.checks import ExerciseFailed
 from clusterkit.environment import REPO_ROOT
 from clusterkit import torch_dist
 from clusterkit.exercises import torch_ccl
+from clusterkit.topology import parse_cpuinfo
 
 HELLO = REPO_ROOT / "solutions" / "04_torch_ccl" / "hello_torch_dist.py"
+WORKERS_PER_SOCKET = REPO_ROOT / "solutions" / "04_torch_ccl" / "04_workers_per_socket.ipynb"
+MACHINES = REPO_ROOT / "tests" / "fixtures" / "machines"
 
 
 def fails_with(check, *args, hint):
@@ -109,10 +114,38 @@ def test_check_layout_env():
                hint="OMP_NUM_THREADS must be")
     fails_with(torch_ccl.check_layout_env, layout("core"), hint="gives a rank one core")
     fails_with(torch_ccl.check_layout_env, layout("socket"), hint="use 'omp'")
-    # the workshop's node: 2 ranks x 28 threads, 56 ranks x 1 thread
+    # one rank per core: I_MPI_PIN_DOMAIN=core is right when each rank has one thread
+    torch_ccl.check_layout_env(lambda ranks, threads: layout("omp" if threads > 1 else "core")(ranks, threads))
+    # fixed layouts, whatever this machine is: 1 core, 2 cores, the workshop's node (2 x 28, 56 x 1)
     seen = []
     torch_ccl.check_layout_env(lambda ranks, threads: seen.append((ranks, threads)) or layout("omp")(ranks, threads))
-    assert (2, 28) in seen and (56, 1) in seen
+    assert {(1, 1), (1, 2), (2, 1), (2, 28), (56, 1)} <= set(seen)
+
+
+def _layouts_cell() -> str:
+    """The code cell of notebook 04 that derives the layouts to measure from ck.local_topology()."""
+    cells = json.loads(WORKERS_PER_SOCKET.read_text())["cells"]
+    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    return next(source for source in sources if "layouts = [" in source)
+
+
+@pytest.mark.parametrize("name, allowed, expected", [
+    ("xeon_2s28c_ht", None, [(1, 56), (2, 28), (56, 1)]),  # the workshop's node: a rank per socket too
+    ("xeon_2s28c_ht", set(range(28)) | set(range(56, 84)), [(1, 28), (28, 1)]),  # one socket of it
+    ("xeon_2s28c_ht", {0, 1, 2, 28}, [(1, 4), (4, 1)]),  # an allocation with 3 + 1 cores: no rank per socket
+    ("xeon_2s28c_ht", {5}, [(1, 1)]),  # a 1-core allocation
+    ("laptop_8c_ht_avx2", None, [(1, 8), (8, 1)]),
+    ("epyc_avx512_2core", None, [(1, 2), (2, 1)]),
+])
+def test_notebook_04_layouts_follow_the_cores_owned(monkeypatch, capsys, name, allowed, expected):
+    topology = parse_cpuinfo((MACHINES / f"{name}.cpuinfo").read_text())
+    owned = topology.restricted_to(allowed) if allowed else topology
+    monkeypatch.setattr(ck, "local_topology", lambda: owned)
+    namespace = {}
+    exec(_layouts_cell(), namespace)
+    assert namespace["layouts"] == expected
+    only_one = "the only layout is 1 rank x 1 thread" in capsys.readouterr().out
+    assert only_one is (expected == [(1, 1)])
 
 
 def test_check_bf16_compress():
