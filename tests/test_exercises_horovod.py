@@ -13,8 +13,11 @@ from clusterkit.environment import REPO_ROOT
 from clusterkit import horovod_env, tables
 from clusterkit.exercises import horovod
 from clusterkit.impi_debug import RankPin
+from clusterkit.runner import MpiResult
+from clusterkit.topology import parse_cpuinfo
 
 SCRIPTS = REPO_ROOT / "solutions" / "03_horovod"
+MACHINES = REPO_ROOT / "tests" / "fixtures" / "machines"
 
 
 def fails_with(check, *args, hint):
@@ -112,6 +115,64 @@ def test_ranks_per_cpu_typical_mistakes():
     fails_with(horovod.check_ranks_per_cpu, per_tuple, OVERSUBSCRIBED, hint="count it once for each CPU")
     fails_with(horovod.check_ranks_per_cpu, lambda p: [1, 1], OVERSUBSCRIBED, hint="return a dict")
     fails_with(horovod.check_ranks_per_cpu, lambda p: {pin.rank: 1 for pin in p}, OVERSUBSCRIBED, hint="expected")
+
+
+def test_ranks_per_cpu_check_with_runs_of_other_machines(passes):
+    passes(horovod.check_ranks_per_cpu, per_cpu_right, recorded_job("one_core_allocation.2ranks").pinning)
+    passes(horovod.check_ranks_per_cpu, per_cpu_right, recorded_job("laptop_8c_ht_avx2.2ranks").pinning)
+
+
+# ------------------------------------------------------------ where the ranks run (any machine)
+
+def recorded_job(name):
+    return MpiResult(command=["mpirun"], output=(MACHINES / f"{name}.impi").read_text(), returncode=0, seconds=1.0)
+
+
+def recorded_machine(name, owned=None):
+    topology = parse_cpuinfo((MACHINES / f"{name}.cpuinfo").read_text())
+    return topology.restricted_to(owned) if owned is not None else topology
+
+
+@pytest.mark.parametrize("job, machine, owned", [
+    ("xeon_2s28c_ht.4ranks", "xeon_2s28c_ht", None),             # 4 ranks, 56 cores: a quarter of the node each
+    ("laptop_8c_ht_avx2.2ranks", "laptop_8c_ht_avx2", None),     # 2 ranks, 8 cores with hyper-threads
+    ("epyc_avx512_2core.2ranks", "epyc_avx512_2core", None),     # one core each
+    ("epyc_avx512_2core.4ranks", "epyc_avx512_2core", None),     # oversubscribed: 2 ranks per core
+    ("one_core_allocation.2ranks", "epyc_avx512_2core", {1}),    # a 1-core allocation: both ranks share it
+])
+def test_rank_placement_holds_on_other_machines(capsys, job, machine, owned):
+    horovod.check_rank_placement(recorded_job(job), topology=recorded_machine(machine, owned))
+    assert capsys.readouterr().out == "PASS: Where the ranks run\n"
+
+
+def test_rank_placement_accepts_pinning_tables_and_this_machine(passes):
+    whole = [RankPin(0, 1, "n", tuple(ck.local_topology().cpu_ids))]
+    shared = [RankPin(r, r + 1, "n", (ck.local_topology().cpu_ids[0],)) for r in range(2 * ck.local_topology().n_cores)]
+    passes(horovod.check_rank_placement, whole, shared)   # one PASS for several runs
+
+
+def test_rank_placement_checks_every_run_with_one_pass(capsys):
+    two_cores = recorded_machine("epyc_avx512_2core")
+    runs = [recorded_job("epyc_avx512_2core.2ranks"), recorded_job("epyc_avx512_2core.4ranks")]
+    horovod.check_rank_placement(*runs, topology=two_cores)
+    assert capsys.readouterr().out == "PASS: Where the ranks run\n"
+    crowded = [RankPin(0, 1, "vm", (0,)), RankPin(1, 2, "vm", (0,))]
+    fails_with(lambda: horovod.check_rank_placement(*runs, crowded, topology=two_cores), hint="share a core although")
+
+
+def test_rank_placement_refuses_wrong_tables():
+    two_cores = recorded_machine("epyc_avx512_2core")
+    crowded = [RankPin(0, 1, "vm", (0,)), RankPin(1, 2, "vm", (0,))]
+    fails_with(lambda: horovod.check_rank_placement(crowded, topology=two_cores),
+               hint="ranks 0 and 1 share a core although")
+    xeon_hyperthreads = [RankPin(0, 1, "x", (0,)), RankPin(1, 2, "x", (56,))]   # CPU 56 is core 0's twin
+    fails_with(lambda: horovod.check_rank_placement(xeon_hyperthreads, topology=recorded_machine("xeon_2s28c_ht")),
+               hint="share a core")
+    one_core = recorded_machine("epyc_avx512_2core", {1})
+    fails_with(lambda: horovod.check_rank_placement(recorded_job("epyc_avx512_2core.2ranks"), topology=one_core),
+               hint="CPU 0, which this process may not use")
+    fails_with(lambda: horovod.check_rank_placement([], topology=two_cores), hint="no pinning table")
+    fails_with(horovod.check_rank_placement, hint="pass the job")
 
 
 # ------------------------------------------------------------ warm-up

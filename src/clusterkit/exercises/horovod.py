@@ -80,6 +80,50 @@ def check_resume_epoch(resume_epoch):
                    "workshop's trap: raise ValueError saying what to do.")
 
 
+# ---------------------------------------------------------------- 01, 03, 06: where the ranks run
+
+def _cores_of_ranks(pinning, topology) -> dict[int, set]:
+    """rank -> the (node, socket, core) it is pinned to, read through `topology` (one node's layout)."""
+    cores = {}
+    for pin in pinning:
+        for cpu in pin.cpus:
+            core = topology.core_of(cpu)
+            if core is None:
+                raise Hint(f"rank {pin.rank} is pinned to CPU {cpu}, which this process may not use (it owns CPUs "
+                           f"{topology.cpu_ids}): something pinned the ranks by hand (an I_MPI_PIN_* setting in "
+                           "genv?). Run with Intel MPI's default pinning.")
+            cores.setdefault(pin.rank, set()).add((pin.node, *core))
+    return cores
+
+
+@exercise_check("Where the ranks run")
+def check_rank_placement(*runs, topology=None):
+    """runs: finished ck.mpirun(...) jobs (or their pinning tables) with I_MPI_DEBUG's pinning table. On each
+    node, while there are at least as many cores as ranks (`topology`, default: what this process owns), the
+    ranks' cores are disjoint; with more ranks than cores, they share them. Every pinned CPU must be one the
+    process owns. One PASS for all the runs, so the output does not depend on how many there are."""
+    from ..topology import local_topology
+
+    topology = topology or local_topology()
+    if not runs:
+        raise Hint("pass the job(s) to check: check_rank_placement(run) or check_rank_placement(*runs.values())")
+    for run in runs:
+        pinning = list(getattr(run, "pinning", run))
+        if not pinning:
+            raise Hint("a job printed no pinning table: keep I_MPI_DEBUG at 5 (don't pass debug=None).")
+        cores = _cores_of_ranks(pinning, topology)
+        for node in dict.fromkeys(pin.node for pin in pinning):
+            ranks = [pin.rank for pin in pinning if pin.node == node]
+            shared = [(a, b) for i, a in enumerate(ranks) for b in ranks[i + 1:] if cores[a] & cores[b]]
+            if len(ranks) <= topology.n_cores and shared:
+                a, b = shared[0]
+                raise Hint(f"ranks {a} and {b} share a core although {node} has {topology.n_cores} cores for "
+                           f"{len(ranks)} ranks: something narrowed the pinning (an I_MPI_PIN_* setting in genv?).")
+            if len(ranks) > topology.n_cores and not shared:  # impossible by counting, unless the table is wrong
+                raise Hint(f"{len(ranks)} ranks on {topology.n_cores} cores, yet no two share a core: the pinning "
+                           "table and the topology disagree.")
+
+
 # ---------------------------------------------------------------- 03: reading the pin map
 
 @exercise_check("Ranks sharing each CPU")
@@ -92,7 +136,7 @@ def check_ranks_per_cpu(ranks_per_cpu, pinning):
         "4 ranks on 2 cores": [RankPin(r, r + 1, "n", (r % 2,)) for r in range(4)],
         "one rank on both cores": [RankPin(0, 1, "n", (0, 1))],
     }
-    samples["your 4-rank run"] = list(pinning)
+    samples["your run"] = list(pinning)
     for name, sample in samples.items():
         expected: dict[int, int] = {}
         for pin in sample:
