@@ -9,6 +9,8 @@ import pytest
 import clusterkit as ck
 from clusterkit.checks import ExerciseFailed
 from clusterkit.exercises import parallelism as px
+from clusterkit.runner import MpiResult
+from clusterkit.topology import parse_cpuinfo
 
 SCRIPTS = Path(ck.REPO_ROOT) / "solutions" / "01_parallelism"
 
@@ -280,12 +282,18 @@ def test_hybrid_layout_passes_with_omp_domain():
 
 @pytest.mark.parametrize("n, genv, hint", [
     (2, {"OMP_NUM_THREADS": 1}, "shows 2 ranks"),
-    (1, {"I_MPI_PIN_DOMAIN": "node", "OMP_NUM_THREADS": 1}, "runs 1 thread"),
     (1, {}, "OMP_NUM_THREADS is not set"),
 ])
 def test_hybrid_layout_wrong_settings_get_their_hint(n, genv, hint):
     with pytest.raises(ExerciseFailed, match=hint):
         px.check_hybrid_layout(where(n, **genv))
+
+
+def test_hybrid_layout_too_few_threads_is_named():
+    if ck.local_topology().n_cores < 2:
+        pytest.skip("one thread is the right number on 1 core")
+    with pytest.raises(ExerciseFailed, match="runs 1 thread"):
+        px.check_hybrid_layout(where(1, I_MPI_PIN_DOMAIN="node", OMP_NUM_THREADS=1))
 
 
 def test_hybrid_layout_narrow_domain_is_named():
@@ -308,3 +316,44 @@ def test_engine_totals():
         px.check_engine_totals([None, None], 100)
     with pytest.raises(ExerciseFailed, match="the engines hold no total yet"):
         px.check_engine_totals([], 100)
+
+
+# -- 05: the hybrid layout check on other machines' tables (tests/fixtures/machines) --------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "machines"
+
+
+def one_rank_job(cpus: str, threads: int, node: str = "laptop"):
+    """What where_am_i.py prints for one rank pinned to {cpus} and running `threads` BLAS threads."""
+    table = ("[0] MPI startup(): Rank    Pid      Node name  Pin cpu\n"
+             f"[0] MPI startup(): 0       9120     {node:<10} {{{cpus}}}\n")
+    lines = f"rank 0: cpus=[...] OMP_NUM_THREADS={threads} blas_threads={threads}\nblas_threads={threads}\n"
+    return MpiResult(command=["mpirun"], output=table + lines, returncode=0, seconds=1.0)
+
+
+def laptop_cores():
+    return parse_cpuinfo((FIXTURES / "laptop_8c_ht_avx2.cpuinfo").read_text()).n_cores
+
+
+def test_hybrid_layout_on_an_8_core_laptop(capsys):
+    cores = laptop_cores()
+    assert cores == 8
+    px.check_hybrid_layout(one_rank_job("0-15", 8), n_cores=cores)
+    assert capsys.readouterr().out.startswith("PASS")
+    with pytest.raises(ExerciseFailed, match=r"pinned to CPU\(s\) \{0, 1, 2, 3\} only.*4 core\(s\) of 8"):
+        px.check_hybrid_layout(one_rank_job("0-3", 8), n_cores=cores)
+    with pytest.raises(ExerciseFailed, match="BLAS runs 2 thread.*on 8 cores"):
+        px.check_hybrid_layout(one_rank_job("0-15", 2), n_cores=cores)
+
+
+def test_hybrid_layout_on_the_laptops_recorded_default_pinning():
+    """Intel MPI's default for 2 ranks on the laptop: half the node each; one rank should have been asked."""
+    recorded = (FIXTURES / "laptop_8c_ht_avx2.2ranks.impi").read_text()
+    job = MpiResult(command=["mpirun"], output=recorded + "rank 0: OMP_NUM_THREADS=4\n", returncode=0, seconds=1.0)
+    with pytest.raises(ExerciseFailed, match="the pinning table shows 2 ranks"):
+        px.check_hybrid_layout(job, n_cores=laptop_cores())
+
+
+def test_hybrid_layout_in_a_one_core_allocation(capsys):
+    px.check_hybrid_layout(one_rank_job("5", 1, node="xeon-n01"), n_cores=1)
+    assert capsys.readouterr().out.startswith("PASS")

@@ -3,6 +3,8 @@ import pytest
 from clusterkit import ExerciseFailed, mpirun
 from clusterkit.environment import REPO_ROOT
 from clusterkit.exercises.parallelism import check_four_ranks
+from clusterkit.runner import MpiResult
+from clusterkit.topology import parse_cpuinfo
 
 SCRIPT = REPO_ROOT / "solutions" / "01_parallelism" / "start_here_ranks.py"
 
@@ -24,3 +26,69 @@ def test_typical_mistakes_get_their_hint(kwargs, hint):
 def test_forgotten_result():
     with pytest.raises(ExerciseFailed, match="keep what ck.mpirun"):
         check_four_ranks(None)
+
+
+# -- the same check on other machines' pinning tables (tests/fixtures/machines) ------------------------
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "machines"
+REPORTS = "".join(f"rank {r} of 4: node=n cpus=[...]\n" for r in range(4))
+
+
+def machine(name):
+    return parse_cpuinfo((FIXTURES / f"{name}.cpuinfo").read_text())
+
+
+def recorded(impi_text):
+    """The job's output: the recorded table, and the ranks' own lines where the recording has none."""
+    reports = "" if "\nrank " in impi_text else REPORTS
+    return MpiResult(command=["mpirun"], output=impi_text + reports, returncode=0, seconds=1.0)
+
+
+def table(*rows):
+    """An I_MPI_DEBUG pinning table of node `n01`, one {cpu list} per rank."""
+    lines = ["[0] MPI startup(): Rank    Pid      Node name  Pin cpu"]
+    lines += [f"[0] MPI startup(): {rank}       {100 + rank}      n01        {{{cpus}}}"
+              for rank, cpus in enumerate(rows)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("impi, cpuinfo", [
+    ("xeon_2s28c_ht.4ranks", "xeon_2s28c_ht"),        # 56 cores: each rank a quarter of the node
+    ("epyc_avx512_2core.4ranks", "epyc_avx512_2core"),  # 2 cores: ranks 0 and 2, 1 and 3 share
+])
+def test_four_ranks_on_recorded_machines(impi, cpuinfo, capsys):
+    check_four_ranks(recorded((FIXTURES / f"{impi}.impi").read_text()), machine(cpuinfo))
+    assert capsys.readouterr().out.startswith("PASS")
+
+
+@pytest.mark.parametrize("rows, cpuinfo, owned", [
+    (("0-1,8-9", "2-3,10-11", "4-5,12-13", "6-7,14-15"), "laptop_8c_ht_avx2", None),  # 8 cores, 2 each
+    (("5", "5", "5", "5"), "xeon_2s28c_ht", {5}),            # a 1-core allocation: all four on it
+    (("0", "56", "1", "57"), "xeon_2s28c_ht", {0, 1, 56, 57}),  # 2 cores, hyper-threads as separate CPUs
+])
+def test_four_ranks_share_cores_only_when_too_few(rows, cpuinfo, owned, capsys):
+    topology = machine(cpuinfo)
+    check_four_ranks(recorded(table(*rows)), topology.restricted_to(owned) if owned else topology)
+    assert capsys.readouterr().out.startswith("PASS")
+
+
+@pytest.mark.parametrize("rows, cpuinfo", [
+    (("0", "1", "0", "1"), "laptop_8c_ht_avx2"),       # 8 cores, yet two ranks a core
+    (("0", "8", "1", "2"), "laptop_8c_ht_avx2"),       # CPUs 0 and 8 are two threads of one core
+    (("0-27", "0-27", "28-55", "28-55"), "xeon_2s28c_ht"),
+])
+def test_four_ranks_sharing_cores_with_enough_of_them_is_named(rows, cpuinfo):
+    with pytest.raises(ExerciseFailed, match=r"ranks 0 and \d share a core although there are \d+ cores for 4"):
+        check_four_ranks(recorded(table(*rows)), machine(cpuinfo))
+
+
+def test_four_ranks_on_another_machines_cpus_are_not_judged(capsys):
+    """A table naming CPUs the topology does not hold (another machine's run) is read, not compared."""
+    check_four_ranks(recorded(table("0", "1", "0", "1")), machine("xeon_2s28c_ht").restricted_to({5}))
+    assert capsys.readouterr().out.startswith("PASS")
+
+
+def test_four_ranks_on_two_nodes(capsys):
+    two_nodes = (FIXTURES / "two_nodes_2ppn.4ranks.impi").read_text()
+    check_four_ranks(recorded(two_nodes), machine("epyc_avx512_2core"))  # 2 ranks on each 2-core node
+    assert capsys.readouterr().out.startswith("PASS")

@@ -1,8 +1,11 @@
 """Ping-pong: rank 0 sends a message to rank 1, which sends it straight back. Half the round trip is
 the time one message takes; for tiny messages that is the latency, for big ones size / bandwidth.
 
-Run: mpirun -n 2 python -m mpi4py pingpong.py
+Run: mpirun -n 2 python -m mpi4py pingpong.py [TOTAL_BYTES]
+TOTAL_BYTES (default 64 MiB) sets the repeats per size, at least 10: pass 1 for 10 repeats of each.
 """
+import sys
+
 import numpy as np
 from mpi4py import MPI
 
@@ -11,7 +14,8 @@ if comm.size != 2:
     raise SystemExit("ping-pong needs exactly 2 ranks")
 partner = 1 - comm.rank
 SIZES = [2 ** k for k in range(0, 23, 2)]  # 1 B .. 4 MiB
-TOTAL_BYTES = 64 * 2 ** 20  # per size, so that small messages repeat often and big ones a few times
+# per size, so that small messages repeat often and big ones a few times
+TOTAL_BYTES = int(sys.argv[1]) if len(sys.argv) > 1 else 64 * 2 ** 20
 
 if comm.rank == 0:
     print(f"{'bytes':>9}  {'repeats':>7}  {'one-way time':>12}  {'bandwidth':>12}")

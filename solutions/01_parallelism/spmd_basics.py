@@ -17,7 +17,7 @@ everyone = comm.gather(me, root=0)
 if rank == 0:
     print(f"size={size}")
     for who, host, pid, cpus in everyone:
-        print(f"  rank {who} of {size}: host={host} pid={pid} may run on CPUs {cpus}")
+        print(f"  rank {who} of {size}: host={host} pid={pid} cpus={cpus}")
 
 # Point-to-point: pass a token around a ring. Each rank receives from its left neighbour, adds its own
 # rank and sends to its right neighbour. Rank 0 starts and finally receives it back.

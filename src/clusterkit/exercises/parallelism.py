@@ -1,6 +1,6 @@
 """Exercise checks of module 01_parallelism. Each says PASS, or FAIL with a hint about the mistake made.
 
-    check_four_ranks(result)               01: four ranks launched, their pinning table read
+    check_four_ranks(result)               01: four ranks launched, sharing cores only when too few
     check_parallelism_kinds(answers)       02: SIMD, MIMD or SPMD for each scenario
     check_spmd_sum({2: run2, 4: run4}, n)  02: an mpi4py sum of squares that is right on any number of ranks
     check_locked_deposit(deposit)          03: a read-modify-write that threads cannot interleave
@@ -22,8 +22,24 @@ from ..runner import MpiResult
 # 01 start here
 
 
+def cores_per_rank(pinning, topology) -> dict[int, set] | None:
+    """rank -> the (node, socket, core) it is pinned to, read through `topology`; None when a pinned CPU is
+    not in it (a job recorded on another machine, or on CPUs this process does not own)."""
+    cores = {}
+    for pin in pinning:
+        found = {topology.core_of(cpu) for cpu in pin.cpus}
+        if None in found:
+            return None
+        cores[pin.rank] = {(pin.node, *core) for core in found}
+    return cores
+
+
 @exercise_check("Launch four ranks and read their pinning")
-def check_four_ranks(result):
+def check_four_ranks(result, topology=None):
+    """result: ck.mpirun('start_here_ranks.py', n=4). Ranks may share a core only when their node has fewer
+    cores than ranks on it; `topology` (default: what this process owns) says how many cores there are."""
+    from ..topology import local_topology
+
     if not isinstance(result, MpiResult):
         raise Hint("keep what ck.mpirun(...) returns: `four = ck.mpirun(...)`")
     reports = [line for line in result.app_lines() if line.startswith("rank ")]
@@ -33,6 +49,19 @@ def check_four_ranks(result):
         raise Hint("no pinning table was printed: keep I_MPI_DEBUG at 5 (don't pass debug=None)")
     if sorted(pin.rank for pin in result.pinning) != [0, 1, 2, 3]:
         raise Hint("the pinning table should list ranks 0, 1, 2 and 3")
+    topology = topology or local_topology()
+    cores = cores_per_rank(result.pinning, topology)
+    if cores is None:  # pinned to CPUs this topology does not know: nothing to compare with
+        return
+    for node in result.debug.nodes:
+        ranks = result.debug.ranks_on(node)
+        shared = [(a, b) for i, a in enumerate(ranks) for b in ranks[i + 1:] if cores[a] & cores[b]]
+        if len(ranks) <= topology.n_cores and shared:
+            a, b = shared[0]
+            raise Hint(f"ranks {a} and {b} share a core although there are {topology.n_cores} cores for "
+                       f"{len(ranks)} ranks: something narrowed the pinning (an I_MPI_PIN_* setting in genv?). "
+                       "Run with Intel MPI's default pinning: n=4 and nothing else.")
+        # with more ranks than cores on a node, some ranks share a core: every pinned CPU is in `topology`
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -363,8 +392,8 @@ def check_owner_of(owner_of) -> None:
 
 @exercise_check("One rank, every core, one thread per core")
 def check_hybrid_layout(result, n_cores: int | None = None) -> None:
-    """result: ck.mpirun('where_am_i.py', n=1, genv=...); the rank must be pinned to all cores and its
-    BLAS must run n_cores threads."""
+    """result: ck.mpirun('where_am_i.py', n=1, genv=...); the rank must be pinned to at least n_cores CPUs
+    (default: the cores this process owns) and its BLAS must run n_cores threads."""
     from ..topology import local_topology
 
     cores = n_cores or local_topology().n_cores
@@ -381,7 +410,7 @@ def check_hybrid_layout(result, n_cores: int | None = None) -> None:
     pinned = result.pinning[0].cpus
     if len(pinned) < cores:
         raise Hint(f"the rank is pinned to CPU(s) {set(pinned)} only, so its threads would share "
-                   f"{len(pinned)} core(s). Widen its pin domain: I_MPI_PIN_DOMAIN='omp' (sized by "
+                   f"{len(pinned)} core(s) of {cores}. Widen its pin domain: I_MPI_PIN_DOMAIN='omp' (sized by "
                    "OMP_NUM_THREADS) or 'node'.")
     threads = result.values("blas_threads")
     if not threads:
