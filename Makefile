@@ -20,6 +20,7 @@ lab: setup
 # no test sends a packet off this machine: real MNIST is not downloaded (Fashion-MNIST stands in)
 test: export CLUSTERKIT_OFFLINE = 1
 test: setup lint
+	bash tools/setup_browser.sh
 	$(PY) -m pytest tests solutions $(PYTEST_NBVAL) -v
 	$(MAKE) --no-print-directory notebooks-one-cpu
 

@@ -47,6 +47,13 @@ class MpiTimeout(MpiError):
     """The job outlived its time-out and was killed, every rank of it."""
 
 
+class JobInterrupted(KeyboardInterrupt):
+    """The learner stopped the cell (the stop button): the job was ended, every process of it."""
+
+    def _render_traceback_(self):  # IPython shows the one line, not the runner's internals
+        return [str(self)]
+
+
 class MpiJobFailed(MpiError):
     """mpirun exited with a non-zero status (a rank raised, aborted or was killed)."""
 
@@ -280,9 +287,8 @@ def _stream(command, env, cwd, timeout, echo):
                 sys.stdout.flush()
     except KeyboardInterrupt:
         _kill_group(process)
-        print("\nInterrupted: the whole job was stopped (mpirun, its hydra proxies and every rank; "
-              "no process of it is left). Run the cell again to start it anew.", flush=True)
-        raise
+        raise JobInterrupted("Interrupted: the whole job was stopped (mpirun, its hydra proxies and every rank; "
+                             "no process of it is left). Run the cell again to start it anew.") from None
     finally:
         reaper.kill()
         reaper.wait()
