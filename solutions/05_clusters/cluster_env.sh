@@ -14,6 +14,7 @@ if [ -n "${SLURM_JOB_ID:-}" ]; then
 elif [ -n "${PBS_JOBID:-}" ]; then
   SCHEDULER=pbs; JOB_ID=${PBS_JOBID%%.*}; SUBMIT_DIR=$PBS_O_WORKDIR
   NODE_LIST=$(awk '!seen[$0]++' "$PBS_NODEFILE" | tr '\n' ' ')
+  PBS_RANKS_PER_NODE=$(grep -cx "$(head -1 "$PBS_NODEFILE")" "$PBS_NODEFILE")  # mpiprocs of the select line
   CPUS_ON_NODE=${NCPUS:-}
 else
   SCHEDULER=none; JOB_ID=$$; SUBMIT_DIR=$PWD; NODE_LIST=$(hostname); CPUS_ON_NODE=
@@ -42,7 +43,8 @@ if [ -n "$CPUS_ON_NODE" ] && [ $(( CPUS_ON_NODE / THREADS_PER_CORE )) -lt "$CORE
   JOB_CORES=$(( CPUS_ON_NODE / THREADS_PER_CORE )); [ "$JOB_CORES" -ge 1 ] || JOB_CORES=1
 fi
 # the workshop's rule: one rank per socket, unless the job asked for more tasks per node
-RANKS_PER_NODE=${RANKS_PER_NODE:-${SLURM_NTASKS_PER_NODE:-$SOCKETS}}
+# (#SBATCH --ntasks-per-node, or mpiprocs in PBS's select line)
+RANKS_PER_NODE=${RANKS_PER_NODE:-${SLURM_NTASKS_PER_NODE:-${PBS_RANKS_PER_NODE:-$SOCKETS}}}
 THREADS_PER_RANK=${THREADS_PER_RANK:-$(( JOB_CORES / RANKS_PER_NODE ))}
 [ "$THREADS_PER_RANK" -ge 1 ] || THREADS_PER_RANK=1
 NRANKS=$(( NODES * RANKS_PER_NODE ))

@@ -180,6 +180,37 @@ class PracticeCluster:
         """Start argv inside `node` without waiting (e.g. a multi-node `mpirun` whose output is streamed)."""
         return subprocess.Popen(self.node_command(node, argv), env=self.client_env(env), **kwargs)
 
+    def mpirun(self, program, *args, n: int = 4, ppn: int = 2, genv: dict | None = None, timeout: float = 120,
+               echo: bool = True, check: bool = True, cwd: str | os.PathLike | None = None, debug: int | None = 5):
+        """`mpirun -f hostfile` on both nodes without a scheduler: hydra starts its proxy on node2 through
+        ssh (here a stand-in that enters the node), as on machines you reach with ssh. Started inside node1;
+        same errors and result as `ck.mpirun`."""
+        from .environment import find_mpirun, mpi_environment
+        from .runner import MpiJobFailed, MpiNotFound, MpiResult, MpiTimeout, _stream, _tail, build_command, \
+            display_command, explain_failure
+
+        mpirun_path = find_mpirun()
+        if mpirun_path is None:
+            raise MpiNotFound("Intel MPI's mpirun is not installed in this Python environment: run `make setup`.")
+        hostfile = self.path / "hostfile"
+        hostfile.write_text("".join(f"{node.name}:{ppn}\n" for node in self.nodes))
+        command = build_command(program, *args, n=n, ppn=ppn, genv=genv, debug=debug, mpirun_path=mpirun_path)
+        command[1:1] = ["-f", str(hostfile)]
+        env = mpi_environment({"I_MPI_HYDRA_BOOTSTRAP": "ssh", "I_MPI_HYDRA_BOOTSTRAP_EXEC": str(self.fake_ssh),
+                               "FI_PROVIDER": "tcp", "I_MPI_FABRICS": "shm:ofi"})
+        if echo:
+            shown = display_command(command).replace(str(hostfile), "hostfile")
+            print(f"$ cat hostfile\n{hostfile.read_text().rstrip()}\n$ {shown}", flush=True)
+        output, returncode, seconds, timed_out = _stream(self.node_command(self.nodes[0].name, command),
+                                                         self.client_env(env), cwd, timeout, echo)
+        result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
+        if timed_out:
+            raise MpiTimeout(f"the job did not finish within {timeout:g} s, so every rank on both nodes was killed."
+                             f"\nLast lines:\n{_tail(output)}")
+        if check and returncode != 0:
+            raise MpiJobFailed(explain_failure(result))
+        return result
+
     # -- what is running ---------------------------------------------------------------------------
     def pids(self) -> dict[str, list[int]]:
         """node -> the pids of every process living in its namespace."""
@@ -388,7 +419,7 @@ def _write_files(cluster: PracticeCluster) -> None:
         (folder / sub).mkdir(mode=0o755)
     for path in [folder, *folder.iterdir()]:
         path.chmod(0o755)
-    (folder / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{n.address} {n.name}\n" for n in cluster.nodes))
+    (folder / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n" + "".join(f"{n.address} {n.name}\n" for n in cluster.nodes))
     # a resolver that answers nothing: any name not in the hosts file fails inside the node, at once
     (folder / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     (folder / "plugstack.conf").write_text("")
