@@ -7,7 +7,7 @@ import pytest
 
 from clusterkit.environment import REPO_ROOT
 
-MODULES = ("01_parallelism", "02_daal4py", "03_horovod", "04_torch_ccl")
+MODULES = ("01_parallelism", "02_daal4py", "03_horovod", "04_torch_ccl", "05_clusters")
 SOLUTIONS = sorted(p for p in (REPO_ROOT / "solutions").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 EXERCISES = sorted(p for m in MODULES for p in (REPO_ROOT / m).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 

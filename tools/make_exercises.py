@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
-MODULES = ("01_parallelism", "02_daal4py", "03_horovod", "04_torch_ccl")
+MODULES = ("01_parallelism", "02_daal4py", "03_horovod", "04_torch_ccl", "05_clusters")
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# EXERCISE: (?P<task>.+?)\s*$")
 END = re.compile(r"^[ \t]*# END EXERCISE\s*$")
 SKIP_PARTS = {".ipynb_checkpoints", "__pycache__"}

@@ -201,8 +201,13 @@ class PracticeCluster:
         if echo:
             shown = display_command(command).replace(str(hostfile), "hostfile")
             print(f"$ cat hostfile\n{hostfile.read_text().rstrip()}\n$ {shown}", flush=True)
-        output, returncode, seconds, timed_out = _stream(self.node_command(self.nodes[0].name, command),
-                                                         self.client_env(env), cwd, timeout, echo)
+        import contextlib
+
+        from .slurm import ShortPathWriter
+
+        with contextlib.redirect_stdout(ShortPathWriter(sys.stdout)) if echo else contextlib.nullcontext():
+            output, returncode, seconds, timed_out = _stream(self.node_command(self.nodes[0].name, command),
+                                                             self.client_env(env), cwd, timeout, echo)
         result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
         if timed_out:
             raise MpiTimeout(f"the job did not finish within {timeout:g} s, so every rank on both nodes was killed."

@@ -310,6 +310,29 @@ class SlurmJob:
         return result
 
 
+def shorten_paths(text: str) -> str:
+    """Show the course's folders by the names the job scripts give them: $COURSE_VENV and $COURSE_ROOT
+    (only in what is echoed; the result keeps the output as the job wrote it)."""
+    from .environment import ENV_PREFIX, REPO_ROOT
+
+    for path, name in ((str(ENV_PREFIX), "$COURSE_VENV"), (str(REPO_ROOT), "$COURSE_ROOT")):
+        text = text.replace(path, name)
+    return text
+
+
+class ShortPathWriter:
+    """A stdout that shows the course's folders as $COURSE_VENV / $COURSE_ROOT (see shorten_paths)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def write(self, text: str) -> int:
+        return self.target.write(shorten_paths(text))
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
 class _OutputReader:
     """Reads an output file as it grows and echoes whole lines."""
 
@@ -340,7 +363,7 @@ class _OutputReader:
                 text += "\n"
             self.chunks.append(text)
             if self.echo:
-                sys.stdout.write(text)
+                sys.stdout.write(shorten_paths(text))
                 sys.stdout.flush()
 
 
