@@ -326,3 +326,15 @@ def test_command_line_up_status_exec_down(practice_cluster, tmp_path):
     assert down.returncode == 0 and "stopped" in down.stdout
     assert snapshot_difference(before, host_snapshot()) == {}
     assert "no practice cluster is up" in cli("status").stdout
+
+
+def test_a_failed_bring_up_leaves_nothing(practice_cluster, tmp_path):
+    """A bring-up that fails half-way (here: the nodes are given no time to become idle, after munge and the
+    Slurm daemons have started) tears down what it made before raising."""
+    cluster, _ = practice_cluster
+    cluster.down()
+    before = host_snapshot()
+    with pytest.raises(pc.ClusterError, match="the nodes did not become idle within 0 s"):
+        pc.start(tmp_path / "failing", timeout=0)
+    assert snapshot_difference(before, host_snapshot()) == {}
+    assert pc.load(tmp_path / "failing") is None

@@ -180,3 +180,52 @@ def test_cluster_env_derives_ranks_threads_and_master_from_a_pbs_job(tmp_path):
     assert (provider, fabrics) == ("tcp", "shm:ofi")
     assert root == str(REPO_ROOT) and ofi == f"{REPO_ROOT}/.venv/lib/libfabric.so.1" and provider_path == f"{REPO_ROOT}/.venv/lib"
     assert Path(run_dir).is_dir()
+
+
+# -- the notebook's pieces -------------------------------------------------------------------------
+def test_rank_pin_lines_in_the_workshop_style():
+    from clusterkit.impi_debug import RankPin
+    from clusterkit.pinmap import rank_pin_lines
+
+    topology = Topology("test CPU", [LogicalCpu(cpu, cpu // 8, (cpu % 8) // 2) for cpu in range(16)])  # 2 x 4 x 2
+    pins = [RankPin(1, 11, "hostA", (8, 9)), RankPin(0, 10, "hostA", (0, 1, 2, 3)), RankPin(10, 12, "hostB", ())]
+    assert rank_pin_lines(pins, topology).splitlines() == [
+        "R0  hostA [BB/BB//][///]",
+        "R1  hostA [///][BB///]",
+        "R10 hostB [///][///]",
+    ]
+    assert rank_pin_lines([]).startswith("(no pinning table")
+
+
+def test_check_crosses_network_passes_a_right_answer_and_hints_at_mistakes(capsys):
+    from clusterkit.checks import ExerciseFailed
+    from clusterkit.exercises.clusters import check_crosses_network
+
+    def right(pinning, a, b):
+        node_of = {pin.rank: pin.node for pin in pinning}
+        return node_of[a] != node_of[b]
+
+    check_crosses_network(right)
+    assert capsys.readouterr().out == "PASS: Which pairs of ranks talk over the network\n"
+    by_cpu = lambda pinning, a, b: {p.rank: p.cpus for p in pinning}[a] != {p.rank: p.cpus for p in pinning}[b]
+    with pytest.raises(ExerciseFailed, match="CPU numbers start at 0 on every node"):
+        check_crosses_network(by_cpu)
+    by_position = lambda pinning, a, b: pinning[a].node != pinning[b].node
+    with pytest.raises(ExerciseFailed, match="find each rank by `pin.rank == a`"):
+        check_crosses_network(by_position)
+    with pytest.raises(ExerciseFailed, match="return True or False"):
+        check_crosses_network(lambda pinning, a, b: "node2")
+
+
+def test_cells_after_a_missing_cluster_say_they_were_skipped(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        slurm.skip_remaining_cells("this machine cannot run the practice cluster (a test).")
+        assert "Every cell below will say it was skipped." in capsys.readouterr().out
+        shell.run_cell("raise RuntimeError('this cell must not run')")
+        assert capsys.readouterr().out == "skipped: this machine cannot run the practice cluster (a test).\n"
+    finally:
+        shell.input_transformers_post.clear()
+        InteractiveShell.clear_instance()
