@@ -30,7 +30,6 @@ from conftest import host_snapshot, snapshot_difference
 
 JOBS = REPO_ROOT / "solutions" / "05_clusters"
 PROGRAMS = REPO_ROOT / "solutions"
-RANK_PROCESSES = ("python", "hydra_pmi_proxy", "mpiexec.hydra", "jupyter", "srun", "slurmstepd")
 
 
 @pytest.fixture(scope="module")
@@ -61,29 +60,34 @@ def run_job(script, *args, clients, job_env, tmp_path, timeout=300, **options):
     return submit(script, *args, clients=clients, job_env=job_env, tmp_path=tmp_path, **options).follow(timeout=timeout)
 
 
-def processes_on(cluster, names=RANK_PROCESSES) -> dict[str, list[str]]:
-    """node -> the job processes (ranks, proxies, step daemons) living in its namespace."""
+def processes_on(cluster, job_id: int) -> dict[str, list[str]]:
+    """node -> the live processes of one job in the node's namespace: its ranks, hydra's proxies, srun and
+    slurmstepd (found by SLURM_JOB_ID in their environment, or `slurmstepd: [ID.step]`)."""
     found = {}
     for node, pids in cluster.pids().items():
         alive = []
         for pid in pids:
+            proc = Path(f"/proc/{pid}")
             try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                environ = (proc / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if state not in "ZX" and any(comm.startswith(name[:15]) for name in names):
-                alive.append(f"{pid} {comm}")
+            if state in "ZX":
+                continue
+            if f"SLURM_JOB_ID={job_id}".encode() in environ or f"[{job_id}.".encode() in command.encode():
+                alive.append(f"{pid} {command}")
         found[node] = alive
     return found
 
 
-def no_job_processes_left(cluster, within: float = 10.0) -> dict[str, list[str]]:
-    """Wait (up to `within` s: Slurm sends SIGTERM, then SIGKILL after KillWait) until no job process is
-    left on either node; return what is left (empty lists when all are gone)."""
+def no_job_processes_left(cluster, job_id: int, within: float = 10.0) -> dict[str, list[str]]:
+    """Wait (up to `within` s: Slurm sends SIGTERM, then SIGKILL after KillWait) until no process of the job
+    is left on either node; return what is left (empty lists when all are gone)."""
     deadline = time.monotonic() + within
     while True:
-        left = processes_on(cluster)
+        left = processes_on(cluster, job_id)
         if not any(left.values()) or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
@@ -130,6 +134,30 @@ def test_host_refuses_the_cluster_addresses(cluster):
 def test_a_second_cluster_is_refused(cluster, tmp_path):
     with pytest.raises(pc.ClusterError, match="only one may run"):
         pc.start(tmp_path / "second")
+
+
+# -- a job that will run past its --time ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def overtime_job(cluster, clients, tmp_path_factory):
+    """A job (1 rank on node1) that hangs until Slurm ends it at its --time of 1 minute. Slurm counts --time in
+    minutes and checks it every 30 s, so it is submitted early and checked late: the practice partition lets
+    it share node1 with the other jobs (OverSubscribe=FORCE:2), and it sleeps, so it costs them nothing."""
+    folder = tmp_path_factory.mktemp("overtime")
+    env = {"COURSE_VENV": sys.prefix, "RUN_DIR": str(folder / "run"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    job = submit("fault_drill.sbatch", "hang", clients=clients, job_env=env, tmp_path=folder,
+                 time_limit="1", nodes=1, ntasks_per_node=1, extra=["--nodelist=node1"])
+    job.started = time.monotonic()
+    yield job
+    if pc.load(cluster.folder) is not None:  # still up (the teardown test has not run): end the job if it is not
+        info = job.info()
+        if info is not None and not info.finished:
+            job.cancel()
+
+
+def test_a_job_runs_while_its_time_limit_counts_down(overtime_job):
+    _wait_for_lines(overtime_job, "ready on", 1)
+    info = overtime_job.info()
+    assert info.state == "RUNNING" and info.nodes == "node1" and info.fields["TimeLimit"] == "00:01:00"
 
 
 # -- the three course programs on 2 nodes x 2 ranks -----------------------------------------------
@@ -189,12 +217,13 @@ def test_ddp_training_on_two_nodes(cluster, clients, job_env, tmp_path):
 def test_a_rank_raising_on_node2_ends_the_job_with_its_error(cluster, clients, job_env, tmp_path):
     with pytest.raises(slurm.SlurmJobFailed) as failure:
         run_job("fault_drill.sbatch", "raise", clients=clients, job_env=job_env, tmp_path=tmp_path, timeout=120)
+    job_id = failure.value.result.job_id
     message = str(failure.value)
     assert "FAILED" in message and "rank 2 called MPI_Abort" in message
     assert "RuntimeError: rank 2 on node2: simulated failure" in message
     result = failure.value.result
     assert result.returncode != 0 and "mpirun exit status: 0" not in result.output
-    assert no_job_processes_left(cluster) == {"node1": [], "node2": []}
+    assert no_job_processes_left(cluster, job_id) == {"node1": [], "node2": []}
 
 
 def _wait_for_lines(job, text, count, timeout=60):
@@ -212,11 +241,11 @@ def _wait_for_lines(job, text, count, timeout=60):
 def test_scancel_leaves_no_rank_on_any_node(cluster, clients, job_env, tmp_path):
     job = submit("fault_drill.sbatch", "hang", clients=clients, job_env=job_env, tmp_path=tmp_path)
     _wait_for_lines(job, "ready on", 4)
-    running = processes_on(cluster)
-    assert all(any("python" in p for p in running[node]) for node in running), running
+    running = processes_on(cluster, job.job_id)
+    assert all(sum("fault_drill.py" in p for p in running[node]) == 2 for node in running), running
     cancelled_at = time.monotonic()
     cluster.run_on_node("node1", ["scancel", str(job.job_id)])
-    assert no_job_processes_left(cluster, within=10) == {"node1": [], "node2": []}
+    assert no_job_processes_left(cluster, job.job_id, within=10) == {"node1": [], "node2": []}
     print(f"every rank gone {time.monotonic() - cancelled_at:.1f} s after scancel")
     with pytest.raises(slurm.SlurmJobCancelled, match=f"job {job.job_id} .* was cancelled"):
         job.follow(timeout=30, echo=False)
@@ -231,7 +260,7 @@ def test_interrupting_the_cell_cancels_the_job(cluster, clients, job_env, tmp_pa
         job.follow(timeout=60)
     assert f"job {job.job_id} was cancelled (scancel) because the cell was interrupted" in capsys.readouterr().out
     assert job.info().state == "CANCELLED"
-    assert no_job_processes_left(cluster) == {"node1": [], "node2": []}
+    assert no_job_processes_left(cluster, job.job_id) == {"node1": [], "node2": []}
 
 
 def test_the_helpers_time_out_cancels_the_job(cluster, clients, job_env, tmp_path):
@@ -239,17 +268,7 @@ def test_the_helpers_time_out_cancels_the_job(cluster, clients, job_env, tmp_pat
     with pytest.raises(slurm.SlurmTimeout, match=f"job {job.job_id} did not finish within 8 s, so it was cancelled"):
         job.follow(timeout=8, echo=False)
     assert job.info().state == "CANCELLED"
-
-
-def test_a_job_past_its_time_limit_is_cancelled_and_reported(cluster, clients, job_env, tmp_path):
-    # Slurm counts --time in minutes and checks it every 30 s: this job ends 60-90 s after it starts
-    started = time.monotonic()
-    with pytest.raises(slurm.SlurmTimeLimit, match=r"ran past its time limit \(--time=00:01:00\)") as failure:
-        run_job("fault_drill.sbatch", "hang", clients=clients, job_env=job_env, tmp_path=tmp_path,
-                time_limit="1", nodes=1, ntasks_per_node=1, timeout=150)
-    assert failure.value.result.state == "TIMEOUT"
-    assert 60 <= time.monotonic() - started < 150
-    assert no_job_processes_left(cluster) == {"node1": [], "node2": []}
+    assert no_job_processes_left(cluster, job.job_id) == {"node1": [], "node2": []}
 
 
 # -- JupyterLab on a compute node -----------------------------------------------------------------
@@ -277,7 +296,7 @@ def test_jupyterlab_on_node2_reached_from_node1(cluster, clients, job_env, tmp_p
     finally:
         job.cancel()
     assert job.info().state == "CANCELLED"
-    assert no_job_processes_left(cluster) == {"node1": [], "node2": []}
+    assert no_job_processes_left(cluster, job.job_id) == {"node1": [], "node2": []}
 
 
 # -- without a scheduler: mpirun -f hostfile, hydra over ssh --------------------------------------
@@ -290,6 +309,15 @@ def test_mpirun_with_a_hostfile_over_ssh(cluster, tmp_path):
     assert result.debug.settings.get("I_MPI_HYDRA_BOOTSTRAP") == "ssh"
     assert "273,280 pixels on 4 rank(s)" in result.output
     assert sent_between_nodes(before, after) > 2 * 68_320 * 4
+
+
+def test_a_job_past_its_time_limit_is_cancelled_and_reported(cluster, overtime_job):
+    with pytest.raises(slurm.SlurmTimeLimit, match=r"ran past its time limit \(--time=00:01:00\)") as failure:
+        overtime_job.follow(timeout=150, echo=False)
+    assert failure.value.result.state == "TIMEOUT"
+    assert time.monotonic() - overtime_job.started >= 60
+    assert "ready on node1" in failure.value.result.output
+    assert no_job_processes_left(cluster, overtime_job.job_id) == {"node1": [], "node2": []}
 
 
 # -- the end: nothing left ------------------------------------------------------------------------

@@ -348,7 +348,10 @@ def slurm_conf_text(cluster: PracticeCluster, topology=None) -> str:
     for node in cluster.nodes:
         lines.append(f"NodeName={node.name} NodeAddr={node.address} CPUs={sockets * cores * threads} "
                      f"Sockets={sockets} CoresPerSocket={cores} ThreadsPerCore={threads} RealMemory=1000 State=UNKNOWN")
-    lines.append(f"PartitionName={PARTITION} Nodes={','.join(cluster.node_names)} Default=YES MaxTime=INFINITE State=UP")
+    # FORCE:2 lets two jobs share a CPU: the tests' sleeping --time job runs beside the others (a real
+    # cluster's partitions usually say OverSubscribe=NO: one job per CPU)
+    lines.append(f"PartitionName={PARTITION} Nodes={','.join(cluster.node_names)} Default=YES MaxTime=INFINITE "
+                 "State=UP OverSubscribe=FORCE:2")
     return "\n".join(lines) + "\n"
 
 
@@ -488,7 +491,11 @@ def load(folder: str | os.PathLike | None = None) -> PracticeCluster | None:
         return None
     data = json.loads(state.read_text())
     data["nodes"] = [Node(**node) for node in data["nodes"]]
-    return PracticeCluster(**data)
+    cluster = PracticeCluster(**data)
+    if not all((NETNS_DIR / node.namespace).exists() for node in cluster.nodes):
+        cluster.down()  # a stale record (the machine restarted, or someone deleted the namespaces): clean up
+        return None
+    return cluster
 
 
 def main(argv: list[str] | None = None) -> int:
