@@ -9,7 +9,7 @@ PYTEST_NBVAL = --nbval --nbval-kernel-name $(KERNEL) --nbval-sanitize-with tests
 # the first CPU this process may use: the one-CPU run works inside an allocation or container too
 ONE_CPU = $(shell $(PY) -c "import os; print(min(os.sched_getaffinity(0)))")
 
-.PHONY: setup lab test lint unit notebooks notebooks-one-cpu exercises check-exercises
+.PHONY: setup lab test lint unit notebooks notebooks-one-cpu exercises check-exercises cluster cluster-down
 
 setup:
 	bash tools/setup.sh
@@ -20,6 +20,7 @@ lab: setup
 # no test sends a packet off this machine: real MNIST is not downloaded (Fashion-MNIST stands in)
 test: export CLUSTERKIT_OFFLINE = 1
 test: setup lint
+	bash tools/setup_cluster.sh
 	bash tools/setup_browser.sh
 	$(PY) -m pytest tests solutions $(PYTEST_NBVAL) -v
 	$(MAKE) --no-print-directory notebooks-one-cpu
@@ -44,3 +45,11 @@ exercises:
 
 check-exercises:
 	$(PY) tools/make_exercises.py --check
+
+# module 05's two-node practice Slurm cluster (root; network namespaces on this machine)
+cluster: setup
+	bash tools/setup_cluster.sh
+	$(PY) -m clusterkit.practice_cluster up
+
+cluster-down:
+	$(PY) -m clusterkit.practice_cluster down

@@ -10,8 +10,8 @@ import pytest
 from clusterkit.course import MODULES
 from clusterkit.environment import REPO_ROOT
 
-TRACKED = [REPO_ROOT / name for name in subprocess.run(
-    ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.split("\0") if name]
+TRACKED = [REPO_ROOT / name for name in dict.fromkeys(subprocess.run(
+    ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.split("\0")) if name]
 NOTEBOOKS = [p for p in TRACKED if p.suffix == ".ipynb"]
 SCRIPTS = sorted((REPO_ROOT / "solutions").rglob("*.py"))
 # absolute paths of a machine: home folders, /tmp, /work, and this checkout's own location

@@ -94,3 +94,30 @@ def draw_pinmap(source: DebugReport | list[RankPin], topology: Topology | None =
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def rank_pin_lines(source: DebugReport | list[RankPin], topology: Topology | None = None) -> str:
+    """One line per rank in the style of Intel's workshop pictures, for jobs that span nodes:
+
+        R0 node1 [B/]
+        R2 node2 [B/]
+
+    `R<rank> <node>`, then one bracket per socket of the node, its cores separated by `/`, and a `B`
+    for each hardware thread of a core that the rank is bound to (a core with two hyperthreads both
+    bound reads `BB`; an empty core between slashes is one the rank may not use). Every node is drawn
+    with the local topology (the nodes of a cluster match)."""
+    pins = _pins(source)
+    if not pins:
+        return "(no pinning table: was I_MPI_DEBUG set to 5 or more, and did the program call MPI_Init?)"
+    topology = topology or local_topology()
+    width = max(len(pin.node) for pin in pins)
+    digits = len(str(max(pin.rank for pin in pins)))
+    lines = []
+    for pin in sorted(pins, key=lambda p: p.rank):
+        sockets = []
+        for socket in topology.sockets:
+            cores = ["".join("B" for cpu in topology.cpus_of(socket, core) if cpu in pin.cpus)
+                     for core in topology.cores_of(socket)]
+            sockets.append(f"[{'/'.join(cores)}]")
+        lines.append(f"R{pin.rank:<{digits}} {pin.node:<{width}} {''.join(sockets)}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+../solutions/05_clusters/cluster_env.sh

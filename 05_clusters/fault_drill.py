@@ -1,0 +1,1 @@
+../solutions/05_clusters/fault_drill.py

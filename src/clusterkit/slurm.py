@@ -1,0 +1,504 @@
+"""Submit a batch job to Slurm from a notebook cell and follow it as dependably as `ck.mpirun`.
+
+    result = sbatch("quantize.sbatch", nodes=2, ntasks_per_node=2, clients=clients)
+    result.pinning          # the I_MPI_DEBUG table, with the node names of both nodes
+    result.value("test_accuracy")
+
+It prints the command, submits (`sbatch --parsable`), streams the job's output file into the cell
+as the job writes it, and waits by polling `scontrol show job` (not `sbatch --wait`, which polls
+slowly). At the time-out, or when the cell is interrupted, the job is cancelled with `scancel` and
+the error says so in one line. A failed job raises SlurmJobFailed naming its exit code and the
+first error in its output; a job that ran past its `--time` raises SlurmTimeLimit.
+
+Where the Slurm commands run is a parameter, `clients`:
+- `LocalClients()`: on this machine, as on a real cluster's login node;
+- `NodeClients(cluster)`: inside node1 of the practice cluster (`clusterkit.practice_cluster`),
+  the only place its clients may run.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runner import BAD_TERMINATION, MPI_ABORT, MpiResult, _tail
+
+TERMINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
+                   "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT", "REVOKED"}
+FIELD = re.compile(r"(?:^|\s)([A-Za-z][\w/:]*)=(\S*)")
+PYTHON_ERROR = re.compile(r"^(?:\[\d+\]\s*)?(?P<error>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$", re.M)
+DEFAULT_TIMEOUT = 600.0
+
+
+class SlurmError(RuntimeError):
+    """Base class: a Slurm job did not do what was asked. The message says what to do."""
+
+
+class SlurmNotFound(SlurmError):
+    """No Slurm commands where the clients were asked to run."""
+
+
+class SlurmSubmitError(SlurmError):
+    """sbatch refused the job (bad option, no such partition, too many nodes asked...)."""
+
+
+class SlurmJobFailed(SlurmError):
+    """The job ended in a state other than COMPLETED."""
+
+    def __init__(self, message: str, result: "SlurmResult | None" = None):
+        super().__init__(message)
+        self.result = result
+
+
+class SlurmTimeLimit(SlurmJobFailed):
+    """The job ran past its --time and Slurm cancelled it."""
+
+
+class SlurmJobCancelled(SlurmJobFailed):
+    """Someone (scancel) cancelled the job."""
+
+
+class SlurmTimeout(SlurmError):
+    """The job outlived the helper's time-out; it was cancelled with scancel."""
+
+
+# -- where the clients run -------------------------------------------------------------------------
+class LocalClients:
+    """Slurm's commands on this machine (a real cluster's login node)."""
+
+    where = "this machine"
+
+    def run(
+        self, argv: list[str], *, timeout: float = 30, cwd=None, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        try:
+            return subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL
+            )
+        except FileNotFoundError as missing:
+            raise SlurmNotFound(
+                f"`{argv[0]}` is not installed here: this machine is not a Slurm login node. What to "
+                "do: run this on your cluster's login node, or start the practice cluster "
+                "(python -m clusterkit.practice_cluster up) and pass clients=NodeClients(cluster)."
+            ) from missing
+
+
+class NodeClients:
+    """Slurm's commands inside a node of the practice cluster (node1 by default)."""
+
+    def __init__(self, cluster, node: str | None = None):
+        self.cluster = cluster
+        self.node = node or cluster.nodes[0].name
+        self.where = f"{self.node} of the practice cluster"
+
+    def run(
+        self, argv: list[str], *, timeout: float = 30, cwd=None, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        return self.cluster.run_on_node(self.node, argv, timeout=timeout, cwd=cwd, env=full_env, check=False)
+
+
+def _call(clients, argv: list[str], timeout: float = 30, what: str = "", **kwargs) -> str:
+    done = clients.run(argv, timeout=timeout, **kwargs)
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip()
+        raise SlurmError(f"`{shlex.join(argv)}` on {clients.where} failed ({done.returncode}): {message}")
+    return done.stdout
+
+
+def connect(folder=None, start: bool = True):
+    """Where this notebook's Slurm commands run: (clients, practice cluster or None, why-not or None).
+
+    1. a practice cluster already up (its folder: runs/cluster/), or a new one when this machine can run
+       it (root, network namespaces, Slurm installed);
+    2. otherwise this machine's own Slurm, when `sbatch` is here (a real cluster's login node);
+    3. otherwise (None, None, one sentence saying why there is no cluster and what to do)."""
+    import shutil
+
+    from . import practice_cluster as pc
+
+    cluster = pc.load(folder)
+    reason = None
+    if cluster is None:
+        reason = pc.unavailable_reason()
+        if reason is None and start:
+            cluster = pc.start(folder)
+    if cluster is not None:
+        return NodeClients(cluster), cluster, None
+    # a login node has a configuration; without one, a client would look the controller up in DNS
+    configured = any(
+        Path(p).exists()
+        for p in (os.environ.get("SLURM_CONF", ""), "/etc/slurm/slurm.conf", "/run/slurm/conf/slurm.conf")
+        if p
+    )
+    if shutil.which("sbatch") and os.geteuid() != 0 and configured:
+        return LocalClients(), None, None
+    return None, None, reason or "no practice cluster was started (start=False) and no Slurm here"
+
+
+def skip_remaining_cells(reason: str) -> None:
+    """In a notebook without a cluster: every cell run after this one prints why it was skipped instead of
+    failing (an IPython input transformer replaces the cell's code)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise SlurmNotFound(reason)
+    line = f"print({('skipped: ' + reason)!r})\n"
+    shell.input_transformers_post.append(lambda lines: [line])
+    print(f"No cluster for this notebook: {reason}\nEvery cell below will say it was skipped.")
+
+
+# -- job state -------------------------------------------------------------------------------------
+@dataclass
+class JobInfo:
+    """What `scontrol show job` says about one job."""
+
+    job_id: int
+    fields: dict[str, str]
+
+    @property
+    def state(self) -> str:
+        return self.fields.get("JobState", "UNKNOWN")
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def exit_code(self) -> int:
+        """The batch script's exit status (the part before ':'); 128+N when a signal N ended it."""
+        status, _, sig = self.fields.get("ExitCode", "0:0").partition(":")
+        return (
+            int(status) if status.isdigit() and int(status) else (128 + int(sig) if sig.isdigit() and int(sig) else 0)
+        )
+
+    @property
+    def nodes(self) -> str:
+        return self.fields.get("NodeList", "")
+
+    @property
+    def output_path(self) -> str | None:
+        return self.fields.get("StdOut") or None
+
+
+def parse_job(text: str) -> dict[str, str]:
+    """`scontrol show job -o` text -> {field: value} (values without spaces, which is all we read)."""
+    return {m.group(1): m.group(2) for m in FIELD.finditer(text)}
+
+
+def job_info(job_id: int, clients) -> JobInfo | None:
+    """The job's current record, or None once Slurm has forgotten it."""
+    done = clients.run(["scontrol", "show", "job", "-o", str(job_id)], timeout=30)
+    if done.returncode != 0:
+        if "Invalid job id" in done.stderr:
+            return None
+        raise SlurmError(f"scontrol show job {job_id} failed on {clients.where}: {done.stderr.strip()}")
+    return JobInfo(job_id, parse_job(done.stdout))
+
+
+def run(clients, argv: list[str], timeout: float = 30) -> str:
+    """Any Slurm command (sinfo, scontrol ...) where the clients run; its output, or SlurmError."""
+    return _call(clients, [str(a) for a in argv], timeout)
+
+
+def squeue(clients) -> str:
+    """The queue, as a learner reads it with `squeue`."""
+    return _call(clients, ["squeue", "-o", "%.6i %.12j %.9T %.6D %.10M %R"])
+
+
+def jobs_table(clients, job_ids: list[int] | None = None) -> list[dict[str, str]]:
+    """An sacct-like table of the jobs Slurm still remembers: id, name, state, exit code, time, nodes.
+
+    (The practice cluster keeps no accounting database, so `sacct` has nothing to read there; on a real
+    cluster `sacct -j ID -o JobID,JobName,State,ExitCode,Elapsed,NodeList` shows the same.)"""
+    text = _call(clients, ["scontrol", "show", "job", "-o"])
+    rows = []
+    for line in text.splitlines():
+        fields = parse_job(line)
+        if "JobId" not in fields or (job_ids is not None and int(fields["JobId"]) not in job_ids):
+            continue
+        rows.append(
+            {
+                "JobID": fields["JobId"],
+                "JobName": fields.get("JobName", ""),
+                "State": fields.get("JobState", ""),
+                "ExitCode": fields.get("ExitCode", ""),
+                "Elapsed": fields.get("RunTime", ""),
+                "NodeList": fields.get("NodeList", ""),
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "(no jobs)"
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class SlurmResult(MpiResult):
+    """A finished batch job: its sbatch command, output (parsed for I_MPI_DEBUG), state and nodes."""
+
+    job_id: int = 0
+    state: str = ""
+    nodes: str = ""
+    output_path: str = ""
+
+
+@dataclass
+class SlurmJob:
+    """A submitted job: `follow()` streams its output and waits; `cancel()` ends it on every node."""
+
+    job_id: int
+    command: list[str]
+    clients: object
+    submitted: float = field(default_factory=time.perf_counter)
+
+    def info(self) -> JobInfo | None:
+        return job_info(self.job_id, self.clients)
+
+    def cancel(self, wait: float = 15.0) -> JobInfo | None:
+        """scancel the job, then wait (up to `wait` s) until Slurm says it has ended."""
+        self.clients.run(["scancel", str(self.job_id)], timeout=30)
+        deadline = time.monotonic() + wait
+        info = self.info()
+        while info is not None and not info.finished and time.monotonic() < deadline:
+            time.sleep(0.1)
+            info = self.info()
+        return info
+
+    def follow(
+        self, timeout: float = DEFAULT_TIMEOUT, echo: bool = True, check: bool = True, poll: float = 0.25
+    ) -> SlurmResult:
+        """Stream the job's output until it ends; raise on failure (check), time-out or interrupt."""
+        deadline = time.perf_counter() + timeout
+        reader = _OutputReader(echo)
+        started_said = False
+        try:
+            while True:
+                info = self.info()
+                if info is None:
+                    raise SlurmError(
+                        f"Slurm no longer knows job {self.job_id} (it was purged before it was seen "
+                        "to end). What to do: read its output file, and follow jobs right after submitting."
+                    )
+                if echo and not started_said and info.state == "RUNNING":
+                    print(f"job {self.job_id} running on {info.nodes}", flush=True)
+                    started_said = True
+                if info.output_path:
+                    reader.read(info.output_path)
+                if info.finished:
+                    time.sleep(0.2)  # the last lines may land just after the state changes
+                    if info.output_path:
+                        reader.read(info.output_path, final=True)
+                    break
+                if time.perf_counter() > deadline:
+                    final = self.cancel()
+                    if final is not None and final.output_path:
+                        reader.read(final.output_path, final=True)
+                    raise SlurmTimeout(
+                        f"job {self.job_id} did not finish within {timeout:g} s, so it was cancelled (scancel) on "
+                        f"every node.\nLikely cause: a deadlock (a rank waits in a collective another never reaches), "
+                        f"or the job waits for nodes that are busy.\nWhat to do: check the output, ask for fewer "
+                        f"resources, or pass a larger timeout=.\nLast lines:\n{_tail(reader.text)}"
+                    )
+                time.sleep(poll)
+        except KeyboardInterrupt:
+            self.cancel(wait=5)
+            print(f"\njob {self.job_id} was cancelled (scancel) because the cell was interrupted", flush=True)
+            raise
+        result = SlurmResult(
+            command=self.command,
+            output=reader.text,
+            returncode=info.exit_code,
+            seconds=time.perf_counter() - self.submitted,
+            job_id=self.job_id,
+            state=info.state,
+            nodes=info.nodes,
+            output_path=info.output_path or "",
+        )
+        if echo:
+            print(
+                f"job {self.job_id} {info.state} (exit code {info.fields.get('ExitCode', '?')}) on {info.nodes}",
+                flush=True,
+            )
+        if check and info.state != "COMPLETED":
+            raise _failure(result, info)
+        return result
+
+
+def shorten_paths(text: str) -> str:
+    """Show the course's folders by the names the job scripts give them: $COURSE_VENV and $COURSE_ROOT
+    (only in what is echoed; the result keeps the output as the job wrote it)."""
+    from .environment import ENV_PREFIX, REPO_ROOT
+
+    for path, name in ((str(ENV_PREFIX), "$COURSE_VENV"), (str(REPO_ROOT), "$COURSE_ROOT")):
+        text = text.replace(path, name)
+    return text
+
+
+class ShortPathWriter:
+    """A stdout that shows the course's folders as $COURSE_VENV / $COURSE_ROOT (see shorten_paths)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def write(self, text: str) -> int:
+        return self.target.write(shorten_paths(text))
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+class _OutputReader:
+    """Reads an output file as it grows and echoes whole lines."""
+
+    def __init__(self, echo: bool):
+        self.echo, self.offset, self.pending, self.chunks = echo, 0, b"", []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    def read(self, path: str, final: bool = False) -> None:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(data)
+        data = self.pending + data
+        if final:
+            complete, self.pending = data, b""
+        else:
+            cut = data.rfind(b"\n") + 1
+            complete, self.pending = data[:cut], data[cut:]
+        if complete:
+            text = complete.decode(errors="replace")
+            if not text.endswith("\n"):
+                text += "\n"
+            self.chunks.append(text)
+            if self.echo:
+                sys.stdout.write(shorten_paths(text))
+                sys.stdout.flush()
+
+
+def _failure(result: SlurmResult, info: JobInfo) -> SlurmJobFailed:
+    where = f"job {result.job_id} ({info.fields.get('JobName', '')}) on {info.nodes or 'no node'}"
+    tail = f"Last lines:\n{_tail(result.output)}"
+    if info.state == "TIMEOUT":
+        return SlurmTimeLimit(
+            f"{where} ran past its time limit (--time={info.fields.get('TimeLimit')}) and Slurm cancelled it after "
+            f"{info.fields.get('RunTime')}.\nWhat to do: ask for more time (#SBATCH --time), or make the job "
+            f"smaller; a job that hangs in a collective also ends this way.\n{tail}",
+            result,
+        )
+    if info.state == "CANCELLED":
+        return SlurmJobCancelled(f"{where} was cancelled (scancel) after {info.fields.get('RunTime')}.\n{tail}", result)
+    reasons = []
+    for aborted in MPI_ABORT.finditer(result.output):
+        reasons.append(f"rank {aborted['rank']} called MPI_Abort (error code {aborted['code']})")
+    for block in BAD_TERMINATION.finditer(result.output):
+        if "SIGNAL: 15" not in block["how"] and "SIGNAL: 9" not in block["how"]:
+            reasons.append(f"rank {block['rank']} on {block['node']} ended badly: {block['how'].strip().lower()}")
+    errors = [m["error"].strip() for m in PYTHON_ERROR.finditer(result.output)]
+    if errors:
+        reasons.append(f"first error in the output: {errors[0]}")
+    if not reasons:
+        reasons.append("see its output above")
+    return SlurmJobFailed(
+        f"{where} ended {info.state} with exit code {result.returncode}: "
+        + "; ".join(dict.fromkeys(reasons))
+        + f".\nWhat to do: read the first traceback or error in the job's output ({result.output_path}), fix it, "
+        f"and submit again.\n{tail}",
+        result,
+    )
+
+
+# -- submitting ------------------------------------------------------------------------------------
+def sbatch_command(
+    script: str | os.PathLike,
+    *args: object,
+    nodes: int | None = None,
+    ntasks_per_node: int | None = None,
+    time_limit: str | None = None,
+    job_name: str | None = None,
+    output: str | None = None,
+    partition: str | None = None,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """The sbatch command line (options override the script's #SBATCH lines)."""
+    command = ["sbatch", "--parsable"]
+    for option, value in (
+        ("--nodes", nodes),
+        ("--ntasks-per-node", ntasks_per_node),
+        ("--time", time_limit),
+        ("--job-name", job_name),
+        ("--output", output),
+        ("--partition", partition),
+    ):
+        if value is not None:
+            command.append(f"{option}={value}")
+    return command + [str(e) for e in (extra or [])] + [str(script)] + [str(a) for a in args]
+
+
+def submit(
+    script: str | os.PathLike,
+    *args: object,
+    clients=None,
+    cwd: str | os.PathLike | None = None,
+    env: dict[str, object] | None = None,
+    echo: bool = True,
+    **options,
+) -> SlurmJob:
+    """Submit `script` with sbatch (run in `cwd`, default the script's folder) and return the job."""
+    clients = clients or LocalClients()
+    script = Path(script)
+    cwd = Path(cwd) if cwd is not None else script.resolve().parent
+    shown_script = os.path.relpath(script.resolve(), cwd.resolve())
+    command = sbatch_command(shown_script, *args, **options)
+    if echo:
+        print("$ " + shlex.join(c for c in command if c != "--parsable"), flush=True)
+    done = clients.run(command, timeout=60, cwd=str(cwd), env={k: str(v) for k, v in (env or {}).items()})
+    if done.returncode != 0:
+        raise SlurmSubmitError(
+            f"sbatch refused the job ({done.returncode}): {(done.stderr or done.stdout).strip()}\n"
+            "What to do: check the #SBATCH options (nodes, tasks per node, time, partition) "
+            "against what `sinfo` shows."
+        )
+    job_id = int(done.stdout.strip().split(";")[0])
+    if echo:
+        print(f"Submitted batch job {job_id}", flush=True)
+    return SlurmJob(job_id, command, clients)
+
+
+def sbatch(
+    script: str | os.PathLike,
+    *args: object,
+    clients=None,
+    cwd=None,
+    env=None,
+    timeout: float = DEFAULT_TIMEOUT,
+    echo: bool = True,
+    check: bool = True,
+    **options,
+) -> SlurmResult:
+    """Submit `script`, stream its output, wait for it, and return the result (see the module doc)."""
+    job = submit(script, *args, clients=clients, cwd=cwd, env=env, echo=echo, **options)
+    return job.follow(timeout=timeout, echo=echo, check=check)
