@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -28,6 +27,7 @@ import pytest
 from clusterkit.course import KERNEL_DISPLAY_NAME, MODULES
 from clusterkit.environment import REPO_ROOT
 from clusterkit.reaper import session_members
+from clusterkit.torch_dist import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -151,12 +151,6 @@ class LabSession:
             page.set_viewport_size({"width": width, "height": height})
         self.saved.append(path)
         return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def processes_mentioning(marker: str) -> dict[int, str]:
