@@ -117,7 +117,11 @@ def test_slurm_conf_describes_the_nodes_from_the_cpu():
     assert cluster.client_env({"SLURM_JOB_ID": "7", "PATH": "/bin"}) == {
         "PATH": "/bin",
         "SLURM_CONF": "/tmp/c/slurm.conf",
+        "I_MPI_THREAD_YIELD": "3",
+        "I_MPI_SPIN_COUNT": "1",
     }
+    # a learner's own setting wins over the shared-cores default
+    assert cluster.client_env({"I_MPI_SPIN_COUNT": "100"})["I_MPI_SPIN_COUNT"] == "100"
 
 
 def test_unavailable_without_root_says_why_and_what_to_do():

@@ -46,6 +46,13 @@ PARTITION = "course"
 PACKAGES = "slurm-wlm munge libpmi2-0"
 REAL_CLUSTER_HINT = ("On a real cluster, submit the job scripts of 05_clusters/ with sbatch from a login node "
                      "(or use clusterkit.slurm with clients=LocalClients()).")
+# Both nodes run on this machine's cores, so 2 nodes x 2 ranks put two ranks on each core. An Intel MPI rank
+# waiting for a message spins on its core by default, and starves the rank it shares the core with: Horovod's
+# MNIST on 2 x 2 ranks took 110-150 s. Sleeping after one spin (usleep back-off) took 57-75 s in 5 of 6
+# runs (142 s once). I_MPI_WAIT_MODE=1 was faster when it worked, but hung Horovod after MPI_Init in 2 of 3
+# runs on two nodes. On a real cluster each rank owns its cores: leave these unset there.
+SHARED_CORES_ENV = {"I_MPI_THREAD_YIELD": "3", "I_MPI_SPIN_COUNT": "1"}
+
 REQUIRED_PROGRAMS = ("ip", "nsenter", "unshare", "mount", "umount", "munged", "mungekey", "slurmctld",
                      "slurmd", "sbatch", "sinfo", "scontrol", "squeue", "scancel", "srun")
 
@@ -150,10 +157,11 @@ class PracticeCluster:
     # -- running things inside a node -----------------------------------------------------------------
     def client_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a command inside a node: this process's, without any SLURM_* variable of an
-        outer allocation, plus SLURM_CONF for the practice cluster (set nowhere else)."""
+        outer allocation, plus SLURM_CONF for the practice cluster (set nowhere else) and SHARED_CORES_ENV
+        (unless set already)."""
         base = {k: v for k, v in (os.environ if env is None else env).items() if not k.startswith("SLURM_")}
         base["SLURM_CONF"] = str(self.slurm_conf)
-        return base
+        return {**SHARED_CORES_ENV, **base}
 
     def node_command(self, node: str, argv: list[str]) -> list[str]:
         """The command line that runs argv inside `node`: its network namespace, its own host name and a
@@ -296,6 +304,16 @@ class PracticeCluster:
             name, _, state = line.partition(" ")
             states[name] = state.strip()
         return states
+
+    def links_running(self) -> bool:
+        """Whether each node's end of the veth is RUNNING, as programs inside the node see it. The kernel sets
+        the flag up to a second after `ip link set up` (its link watch); until then libfabric's tcp provider
+        finds no usable interface on that node, takes 127.0.0.1, and the job's ranks crash at start."""
+        for node in self.nodes:
+            done = self.run_on_node(node.name, [sys.executable, "-c", _RUNNING_CHECK, node.interface], check=False)
+            if done.returncode != 0:
+                return False
+        return True
 
     def interface_bytes(self) -> dict[str, dict[str, int]]:
         """node -> rx_bytes/tx_bytes of its end of the veth, the kernel's counters read inside the node's
@@ -605,6 +623,16 @@ def _start_daemons(cluster: PracticeCluster, timeout: float) -> None:
         return all(states.get(name, "").rstrip("*") == "idle" for name in cluster.node_names)
 
     _wait_for(idle, timeout, "the nodes did not become idle", folder / "slurmctld.log")
+    _wait_for(cluster.links_running, timeout, "the nodes' network link did not come up", folder / "slurmctld.log")
+
+
+# exits 0 when the interface named by argv[1] is RUNNING (the SIOCGIFFLAGS ioctl, as getifaddrs reports it)
+_RUNNING_CHECK = (
+    "import fcntl, socket, struct, sys; "
+    "request = struct.pack('16sH', sys.argv[1].encode(), 0); "
+    "flags = struct.unpack('16sH', fcntl.ioctl(socket.socket(), 0x8913, request)[:18])[1]; "
+    "sys.exit(0 if flags & 0x40 else 1)"
+)
 
 
 def _wait_for(condition, timeout: float, what: str, log: Path) -> None:
