@@ -117,3 +117,11 @@ def test_committed_exercises_are_in_sync():
     result = subprocess.run([sys.executable, str(gen.ROOT / "tools" / "make_exercises.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_run_files_beside_the_notebooks_are_not_course_files():
+    from pathlib import Path
+
+    assert gen.skipped(Path("runs/quantize_2_ranks/run.json"))
+    assert gen.skipped(Path("quantize-12.out")) and gen.skipped(Path(".ipynb_checkpoints/a.ipynb"))
+    assert not gen.skipped(Path("quantize.py")) and not gen.skipped(Path("data/runs.txt"))

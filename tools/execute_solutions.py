@@ -25,6 +25,7 @@ from clusterkit.topology import recorded_on
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED_ON_ID = "recorded-on"
+METADATA_KEY = "clusterkit"
 # this machine's paths, longest first, and what the committed outputs say instead
 MACHINE_PATHS = [(re.compile(re.escape(path) + r"(?![\w.-])"), placeholder) for path, placeholder in sorted(
     {str(Path(sys.prefix)): "<VENV>", str(ROOT / ".venv"): "<VENV>", str(ROOT): "<COURSE>",
@@ -61,6 +62,7 @@ def execute(path: Path, timeout: int) -> float:
     client = NotebookClient(notebook, kernel_name=KERNEL_NAME, timeout=timeout,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    seconds = time.perf_counter() - started
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
@@ -68,8 +70,11 @@ def execute(path: Path, timeout: int) -> float:
     mark_recorded_on(notebook)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME,
                                        "language": "python"}
+    # what the agenda tables (tools/agenda.py) report: Restart & Run All, kernel start included
+    notebook.metadata[METADATA_KEY] = {"executed_seconds": round(seconds), "executed_on": recorded_on(),
+                                       "executed": f"{datetime.date.today():%Y-%m-%d}"}
     nbformat.write(notebook, path)
-    return time.perf_counter() - started
+    return seconds
 
 
 def main() -> int:

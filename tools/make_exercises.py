@@ -40,10 +40,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 from clusterkit.course import MODULES  # noqa: E402  (the tool runs with or without the course environment)
+from clusterkit.solutions import BEGIN, END  # noqa: E402  (the markers %solution reads back)
 
-BEGIN = re.compile(r"^(?P<indent>[ \t]*)# EXERCISE: (?P<task>.+?)\s*$")
-END = re.compile(r"^[ \t]*# END EXERCISE\s*$")
-SKIP_PARTS = {".ipynb_checkpoints", "__pycache__"}
+# not course files: Jupyter's and Python's caches, the runs/ folder beside each notebook (what its jobs write)
+SKIP_PARTS = {".ipynb_checkpoints", "__pycache__", "runs"}
+SKIP_SUFFIXES = {".out"}  # Slurm's job output files, written beside the job scripts
+
+
+def skipped(relative: Path) -> bool:
+    """Whether a path inside a module folder is a run's or a cache's file, not a course file."""
+    return bool(SKIP_PARTS & set(relative.parts)) or relative.suffix in SKIP_SUFFIXES
 SCRIPT_HEADER = re.compile(r"^# GENERATED from (?P<source>\S+) by tools/make_exercises\.py: edit that file, then run "
                            r"`make exercises`\. sha256:(?P<digest>[0-9a-f]{16})\n")
 NOTEBOOK_KEY = "clusterkit"
@@ -124,7 +130,9 @@ def exercise_notebook(solution: Path) -> str:
     relative = solution.relative_to(ROOT).as_posix()
     banner = {"cell_type": "markdown", "metadata": {}, "id": "exercise-banner",
               "source": "> **Exercise notebook.** Cells with a `# TODO` are yours to complete; the check cell "
-                        "after each tells you PASS, or what to fix. The complete, executed version is "
+                        "after each tells you PASS, or what to fix. Stuck? `%solution` (in any cell, after the "
+                        "first code cell) lists this module's exercises and `%solution 3` loads one's solution "
+                        "into its cell or script. The complete, executed version is "
                         f"[`{relative}`](../{relative})."}
     cells.insert(1 if cells and cells[0]["cell_type"] == "markdown" else 0, banner)
     metadata = {key: notebook.get("metadata", {})[key] for key in ("kernelspec", "language_info")
@@ -152,7 +160,7 @@ def expected_files(root: Path = ROOT) -> dict[Path, Generated | Link]:
         if not source_dir.is_dir():
             continue
         for source in sorted(source_dir.rglob("*")):
-            if source.is_dir() or SKIP_PARTS & set(source.parts):
+            if source.is_dir() or skipped(source.relative_to(source_dir)):
                 continue
             target = root / module / source.relative_to(source_dir)
             relative = source.relative_to(root).as_posix()
@@ -196,7 +204,7 @@ def stale_files(expected: dict, root: Path = ROOT) -> list[Path]:
     for module in MODULES:
         folder = root / module
         for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
-            if (path.is_file() or path.is_symlink()) and not SKIP_PARTS & set(path.parts) and path not in expected:
+            if (path.is_file() or path.is_symlink()) and not skipped(path.relative_to(folder)) and path not in expected:
                 stale.append(path)
     return stale
 

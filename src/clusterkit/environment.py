@@ -23,11 +23,31 @@ def data_dir() -> Path:
     return Path(os.environ.get("CLUSTERKIT_DATA", REPO_ROOT / "data"))
 
 
-def runs_dir(name: str = "") -> Path:
-    """A scratch folder for run artefacts (checkpoints, logs, images), created on demand."""
-    path = Path(os.environ.get("CLUSTERKIT_RUNS", REPO_ROOT / "runs")) / name
+FRESH_MARKER = ".fresh"
+
+
+def runs_dir(name: str = "", fresh: bool = False) -> Path:
+    """A scratch folder for run artefacts (checkpoints, logs, images), created on demand.
+
+    It lives in `runs/` beside the notebook (the kernel's working folder), or under `$CLUSTERKIT_RUNS`: an
+    exercise notebook and its solution never share artefacts, nor do two learners' copies of the course.
+    With fresh=True the folder is emptied first and gets a marker file, so a check can tell a file this
+    run wrote from one left by an earlier run (see `written_since_fresh`)."""
+    path = Path(os.environ.get("CLUSTERKIT_RUNS", Path.cwd() / "runs")) / name
+    if fresh and path.exists():
+        shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        (path / FRESH_MARKER).touch()
     return path
+
+
+def written_since_fresh(path: str | os.PathLike) -> bool:
+    """Whether the file was written after its folder was last emptied by runs_dir(fresh=True); True when its
+    folder never was (a folder of the learner's own choosing)."""
+    path = Path(path)
+    marker = path.parent / FRESH_MARKER
+    return path.exists() and (not marker.exists() or path.stat().st_mtime_ns >= marker.stat().st_mtime_ns)
 
 
 def mpi_environment(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Exercise checks, one module per course module (e.g. `clusterkit.exercises.parallelism`).
 
 Importing any of them in a Jupyter kernel also installs the hint for a check cell run before its
-exercise cell (a NameError becomes "run the exercise cell above first").
+exercise cell (a NameError becomes "run the exercise cell above first") and the `%solution` magic.
 """
 from ..checks import install_hints
+from ..solutions import install_solution_magic
 
 install_hints()
+install_solution_magic()

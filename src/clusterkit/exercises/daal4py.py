@@ -21,6 +21,7 @@ import numpy as np
 
 from ..artifacts import IMAGE_FILE, PALETTE_FILE, RUN_FILE, partition_path
 from ..checks import Hint, exercise_check
+from ..environment import written_since_fresh
 from ..validation import InputError, load_rgb_image, require_headerless_csv
 
 
@@ -97,11 +98,20 @@ def _run_outputs(out_dir):
     if not (out_dir / RUN_FILE).exists() or not (out_dir / PALETTE_FILE).exists():
         raise Hint(f"no {RUN_FILE} / {PALETTE_FILE} in {out_dir.name}/: run quantize.py with --out pointing "
                    "there first (its rank 0 writes them after the fit)")
+    _require_this_run(out_dir / RUN_FILE, out_dir / PALETTE_FILE)
     run = json.loads((out_dir / RUN_FILE).read_text())
     with np.load(out_dir / PALETTE_FILE) as saved:
         palette = {key: saved[key] for key in saved.files}
     pixels = load_rgb_image(run["image"]).reshape(-1, 3) / 255
     return run, palette, pixels
+
+
+def _require_this_run(*paths) -> None:
+    """Fail on a file left by an earlier run: it must be newer than its folder's runs_dir(fresh=True)."""
+    for path in paths:
+        if not written_since_fresh(path):
+            raise Hint(f"{path.parent.name}/{path.name} is older than the run that emptied its folder: it was left "
+                       "by an earlier run. Run the cell that starts the job again, then this check")
 
 
 def _lloyd(pixels, start, iterations):
@@ -164,6 +174,7 @@ def check_gather_and_write(out_dir) -> None:
     if not path.exists():
         raise Hint(f"rank 0 wrote no {IMAGE_FILE}: after the gather, rank 0 (and only rank 0) saves the image to "
                    "the path it was given")
+    _require_this_run(path)
     written = np.asarray(Image.open(path))
     height, width = run["shape"][:2]
     centroids = palette["centroids"]
@@ -230,6 +241,7 @@ def check_partitions(folder, X, y, size: int) -> None:
         path = partition_path(folder, rank)
         if not path.exists():
             raise Hint(f"there is no {path.name}: write one file per rank, part_0.csv ... part_{size - 1}.csv")
+        _require_this_run(path)
         try:
             require_headerless_csv(path)
         except InputError:

@@ -1,0 +1,122 @@
+"""`%solution`: filling an exercise gives back its solution's code exactly, for every exercise of the course,
+and the magic works in a real kernel (a notebook exercise replaces the cell; a script exercise is written)."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from jupyter_client import KernelManager
+
+from clusterkit import solutions as sol
+from clusterkit.course import KERNEL_NAME, MODULES
+from clusterkit.environment import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+import make_exercises as gen  # noqa: E402
+
+SOLUTION = """\
+def split(n, rank, size):
+    # EXERCISE: return the (start, stop) of rank's block
+    base, extra = divmod(n, size)
+    return rank * base, (rank + 1) * base
+    # END EXERCISE
+
+# EXERCISE: add up the blocks
+total = 1
+# END EXERCISE
+print(total)"""
+
+
+def test_fill_is_the_inverse_of_the_generator_cut():
+    cut = gen.cut_solutions(SOLUTION)
+    filled, tasks = sol.fill(cut, sol.regions(SOLUTION))
+    assert filled == SOLUTION
+    assert tasks == ["return the (start, stop) of rank's block", "add up the blocks"]
+    partly, tasks = sol.fill(cut, {"add up the blocks": sol.regions(SOLUTION)["add up the blocks"]})
+    assert tasks == ["add up the blocks"] and "NotImplementedError" in partly and "total = 1" in partly
+
+
+def code_cells(notebook: Path, skip_solution_only: bool = False) -> list[str]:
+    cells = json.loads(notebook.read_text())["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+            and not (skip_solution_only and "solution-only" in c.get("metadata", {}).get("tags", []))]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_exercise_filled_with_its_solution_is_the_solution(module):
+    """Each exercise notebook's code cells and each exercise script, filled by %solution's code, are exactly
+    the solution's (the solution notebooks are what CI executes and checks)."""
+    exercises = sol.module_exercises(REPO_ROOT / module)
+    by_task = {e.task: e.region for e in exercises}
+    assert len(by_task) == len(exercises), "two exercises of one module share a task text: %solution needs them unique"
+    for notebook in sorted((REPO_ROOT / module).glob("*.ipynb")):
+        solution = REPO_ROOT / "solutions" / module / notebook.name
+        filled = [sol.fill(cell, by_task)[0] for cell in code_cells(notebook)]
+        assert filled == code_cells(solution, skip_solution_only=True), notebook
+    for script in sorted((REPO_ROOT / "solutions" / module).glob("*.py")):
+        exercise = REPO_ROOT / module / script.name
+        if not exercise.is_symlink():
+            body = exercise.read_text().split("\n", 1)[1]  # after the GENERATED header
+            assert sol.fill(body, by_task)[0] == script.read_text(), exercise
+
+
+def test_choose_by_number_or_words_and_say_what_is_wrong():
+    exercises = sol.module_exercises(REPO_ROOT / "02_daal4py")
+    assert sol.choose(exercises, "1") is exercises[0]
+    assert sol.choose(exercises, "gather labels").task.startswith("gather the labels on rank 0")
+    with pytest.raises(sol.SolutionNotFound, match="there is no exercise 99"):
+        sol.choose(exercises, "99")
+    with pytest.raises(sol.SolutionNotFound, match="contains 'run'.*Use its number"):
+        sol.choose(exercises, "run")
+    assert "  1. [quantize.py]" in sol.listing(exercises)
+    with pytest.raises(sol.SolutionNotFound, match="not a module folder"):
+        sol.module_exercises(REPO_ROOT / "tests")
+
+
+@pytest.fixture
+def exercise_folder(tmp_path):
+    """A learner's copy of 02_daal4py (links followed), in a folder named like the module."""
+    folder = tmp_path / "02_daal4py"
+    shutil.copytree(REPO_ROOT / "02_daal4py", folder, ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints"))
+    return folder
+
+
+def test_a_script_exercise_is_written_into_the_learners_script(exercise_folder):
+    exercises = sol.module_exercises(exercise_folder)
+    gather = sol.choose(exercises, "gather labels")
+    said = sol.load_into_script(gather, exercise_folder)
+    text = (exercise_folder / "quantize.py").read_text()
+    assert "into quantize.py" in said and gather.region in text
+    assert "TODO: kmeans_init" in text, "only the chosen exercise is filled"
+    with pytest.raises(sol.SolutionNotFound, match="no '# TODO: gather.*git checkout 02_daal4py/quantize.py"):
+        sol.load_into_script(gather, exercise_folder)
+
+
+@pytest.fixture
+def kernel_in(exercise_folder):
+    manager = KernelManager(kernel_name=KERNEL_NAME)
+    manager.start_kernel(cwd=str(exercise_folder))
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    yield client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+def test_the_magic_in_a_real_kernel(kernel_in, exercise_folder):
+    shown = []
+    kernel_in.execute_interactive("import clusterkit.exercises.daal4py\n%solution", timeout=60,
+                                  output_hook=shown.append)
+    listing = "".join(m["content"].get("text", "") for m in shown)
+    assert "This module's exercises" in listing and "[04_distributed_linear_regression.ipynb]" in listing
+    number = next(line.split(".")[0].strip() for line in listing.splitlines() if "partition_path" in line)
+    reply = kernel_in.execute_interactive(f"%solution {number}", timeout=60, output_hook=lambda m: None)
+    payload = reply["content"]["payload"]
+    assert payload and payload[0]["source"] == "set_next_input" and payload[0]["replace"] is True
+    assert "to_csv" in payload[0]["text"] and "# EXERCISE: write block r" in payload[0]["text"]
+    shown.clear()
+    kernel_in.execute_interactive("%solution kmeans_init", timeout=60, output_hook=shown.append)
+    assert "into quantize.py" in "".join(m["content"].get("text", "") for m in shown)
+    assert "TODO: kmeans_init" not in (exercise_folder / "quantize.py").read_text()
