@@ -97,6 +97,17 @@ def test_jobs_table_format():
     assert slurm.format_table([]) == "(no jobs)"
 
 
+def test_a_one_core_process_still_gets_nodes_for_two_ranks_each():
+    """Under `taskset -c 0` the course's jobs (2 ranks per node) must fit, or they wait forever."""
+    nodes = [pc.Node(f"node{i}", f"dmlcpu-x-node{i}", f"10.9.9.{i}", f"dmxn{i}") for i in (1, 2)]
+    cluster = pc.PracticeCluster("/tmp/c", "abc123", "10.9.9.0/24", nodes)
+    for threads_per_core in (1, 2):
+        one_core = Topology("test CPU", [LogicalCpu(cpu, 0, 0) for cpu in range(threads_per_core)])
+        conf = pc.slurm_conf_text(cluster, one_core)
+        assert f"CPUs={2 * threads_per_core} Sockets=1 CoresPerSocket=2 ThreadsPerCore={threads_per_core}" in conf
+        assert "SlurmdParameters=config_overrides" in conf
+
+
 def test_slurm_conf_describes_the_nodes_from_the_cpu():
     topology = Topology("test CPU", [LogicalCpu(cpu, cpu // 8, (cpu % 8) // 2) for cpu in range(16)])  # 2 x 4 x 2
     nodes = [

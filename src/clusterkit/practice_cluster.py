@@ -406,14 +406,20 @@ def _check_subnet(subnet: str) -> ipaddress.IPv4Network:
     return network
 
 
+JOB_TASKS_PER_NODE = 2  # the ranks per node of the course's job scripts (#SBATCH --ntasks-per-node=2)
+
+
 def slurm_conf_text(cluster: PracticeCluster, topology=None) -> str:
     """slurm.conf for the two nodes: every path in the cluster's folder, no cgroups, no accounting."""
     from .topology import local_topology
 
     topology = topology or local_topology()
     sockets = max(len(topology.sockets), 1)
-    cores = max(topology.n_cores // sockets, 1)
     threads = max(topology.threads_per_core, 1)
+    # at least the cores the course's job scripts ask for per node: with fewer (a process owning 1 CPU),
+    # their jobs would wait forever (PartitionConfig); the ranks then share the cores this process owns
+    # (cores, not CPUs: Slurm gives each task a whole core, SelectTypeParameters=CR_Core)
+    cores = max(topology.n_cores // sockets, -(-JOB_TASKS_PER_NODE // sockets), 1)
     folder = cluster.path
     first = cluster.nodes[0]
     lines = [
@@ -450,6 +456,8 @@ def slurm_conf_text(cluster: PracticeCluster, topology=None) -> str:
         "MessageTimeout=10",
         "SlurmdTimeout=60",
         "PropagateResourceLimits=NONE",
+        # slurmd takes the nodes' CPUs from here, not from the hardware it sees (they may differ, see above)
+        "SlurmdParameters=config_overrides",
         f"PlugStackConfig={folder}/plugstack.conf",
     ]
     for node in cluster.nodes:
