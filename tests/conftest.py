@@ -1,4 +1,4 @@
-"""Fixtures of the multi-node tests: one practice cluster for the whole session, always torn down.
+"""Shared test helpers: a real kernel of the course; the practice cluster for the whole session, always torn down.
 
 The cluster lives in a temporary folder of its own; its teardown runs at the end of the session, when
 a test fails, and on Ctrl-C (pytest runs fixture finalizers then). Where this machine cannot run it
@@ -6,6 +6,7 @@ a test fails, and on Ctrl-C (pytest runs fixture finalizers then). Where this ma
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import subprocess
@@ -85,3 +86,22 @@ def practice_cluster(tmp_path_factory):
         yield cluster, before
     finally:
         cluster.down()
+
+
+@contextlib.contextmanager
+def course_kernel(cwd):
+    """A client of a real kernel of the course (the one notebooks use), started in `cwd`."""
+    from jupyter_client import KernelManager
+
+    from clusterkit.course import KERNEL_NAME
+
+    manager = KernelManager(kernel_name=KERNEL_NAME)
+    manager.start_kernel(cwd=str(cwd))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

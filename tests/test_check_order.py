@@ -1,20 +1,13 @@
 """A check cell run before its exercise cell says so (never a bare NameError), through a real kernel."""
 import pytest
-from jupyter_client import KernelManager
 
-from clusterkit.course import KERNEL_NAME
+from conftest import course_kernel
 
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    manager = KernelManager(kernel_name=KERNEL_NAME)
-    manager.start_kernel(cwd=str(tmp_path_factory.mktemp("kernel")))
-    client = manager.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    yield client
-    client.stop_channels()
-    manager.shutdown_kernel(now=True)
+    with course_kernel(tmp_path_factory.mktemp("kernel")) as client:
+        yield client
 
 
 def run(client, code: str) -> tuple[str, str]:

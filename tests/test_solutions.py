@@ -6,14 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from jupyter_client import KernelManager
 
 from clusterkit import solutions as sol
-from clusterkit.course import KERNEL_NAME, MODULES
+from clusterkit.course import MODULES
 from clusterkit.environment import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 import make_exercises as gen  # noqa: E402
+from conftest import course_kernel  # noqa: E402
 
 SOLUTION = """\
 def split(n, rank, size):
@@ -95,14 +95,8 @@ def test_a_script_exercise_is_written_into_the_learners_script(exercise_folder):
 
 @pytest.fixture
 def kernel_in(exercise_folder):
-    manager = KernelManager(kernel_name=KERNEL_NAME)
-    manager.start_kernel(cwd=str(exercise_folder))
-    client = manager.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    yield client
-    client.stop_channels()
-    manager.shutdown_kernel(now=True)
+    with course_kernel(exercise_folder) as client:
+        yield client
 
 
 def test_the_magic_in_a_real_kernel(kernel_in, exercise_folder):
