@@ -50,10 +50,8 @@ def notebooks() -> list[Notebook]:
         for path in sorted((ROOT / "solutions" / module).glob("*.ipynb")):
             notebook = json.loads(path.read_text())
             title = "".join(notebook["cells"][0]["source"]).splitlines()[0].lstrip("# ").strip()
-            code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
-            # a notebook's exercises: those in its cells, and those in the scripts its cells name
-            count = sum(1 for e in exercises if e.source == path or (e.script and e.source.name in code
-                                                                      and _first_user(e, module) == path))
+            # a notebook's exercises: those in its cells, and those of the scripts it is the first to run
+            count = sum(1 for e in exercises if e.source == path or (e.script and _first_user(e, module) == path))
             meta = notebook["metadata"].get("clusterkit", {})
             found.append(Notebook(module, path.name, title, meta.get("executed_seconds"),
                                   meta.get("executed_on", ""), count))
