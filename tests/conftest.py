@@ -22,6 +22,9 @@ TMP_NAMES = re.compile(r"slurm|munge|dmlcpu|netns")
 DAEMONS = {"munged", "slurmctld", "slurmd", "slurmstepd", "slurmscriptd"}
 
 
+AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
+
+
 def host_snapshot() -> dict:
     """What the cluster could leave behind on the host: namespaces, routes, mounts, daemons, files."""
     def listing(folder: str) -> list[str]:
@@ -51,6 +54,7 @@ def host_snapshot() -> dict:
             f: hashlib.sha256(Path(f).read_bytes()).hexdigest() if Path(f).exists() else None for f in WATCHED_FILES
         },
         "tmp": sorted(p.name for p in Path("/tmp").iterdir() if TMP_NAMES.search(p.name)),
+        "sched_autogroup": Path(AUTOGROUP).read_text() if Path(AUTOGROUP).exists() else None,
     }
 
 

@@ -18,6 +18,12 @@ default route. Everything the cluster writes stays in its folder (`runs/cluster/
 `down()` kills the namespaces' processes, deletes the namespaces, the route and the /run/netns mount
 that `ip netns` made, and leaves nothing else behind.
 
+The two nodes share this machine's cores, which two real nodes never do. While the cluster is up, the
+kernel's per-session scheduling groups are off (`kernel.sched_autogroup_enabled=0`, put back by `down()`):
+with them on, every Slurm task runs in a group of its own, and a rank of one node was seen starving for
+minutes (runnable, never run) behind a busy-polling rank of the other node on the same core, which hung
+the Horovod job in MPI_Init in about 1 run in 4.
+
 Where namespaces cannot be made (not root, a container without CAP_NET_ADMIN, no Slurm packages),
 `ClusterUnavailable` says why in one sentence and how to use a real cluster instead.
 """
@@ -52,6 +58,8 @@ REAL_CLUSTER_HINT = ("On a real cluster, submit the job scripts of 05_clusters/ 
 # runs (142 s once). I_MPI_WAIT_MODE=1 was faster when it worked, but hung Horovod after MPI_Init in 2 of 3
 # runs on two nodes. On a real cluster each rank owns its cores: leave these unset there.
 SHARED_CORES_ENV = {"I_MPI_THREAD_YIELD": "3", "I_MPI_SPIN_COUNT": "1"}
+
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
 REQUIRED_PROGRAMS = ("ip", "nsenter", "unshare", "mount", "umount", "munged", "mungekey", "slurmctld",
                      "slurmd", "sbatch", "sinfo", "scontrol", "squeue", "scancel", "srun")
@@ -121,6 +129,7 @@ class PracticeCluster:
     nodes: list[Node]
     netns_dir_existed: bool = True
     started: float = 0.0
+    autogroup_was: str = ""   # kernel.sched_autogroup_enabled before the cluster changed it ("" = untouched)
 
     # -- where things are ---------------------------------------------------------------------------
     @property
@@ -365,10 +374,24 @@ class PracticeCluster:
             if (NETNS_DIR / node.namespace).exists():
                 _run(["ip", "netns", "del", node.namespace], check=False)
         _run(["ip", "route", "del", "blackhole", self.subnet], check=False)
+        if self.autogroup_was:
+            _set_autogroup(self.autogroup_was)
         _unmount_netns_dir_if_empty(remove=not self.netns_dir_existed)
         (self.path / "state.json").unlink(missing_ok=True)
         if not quiet:
             print(f"practice cluster {self.cluster_id} stopped")
+
+
+def _set_autogroup(value: str) -> str:
+    """Set kernel.sched_autogroup_enabled (see the module's docstring); return the value it had, or "" when
+    this kernel has no such setting or it cannot be written here (then nothing changes)."""
+    try:
+        before = AUTOGROUP.read_text().strip()
+        if before != value:
+            AUTOGROUP.write_text(value)
+        return before
+    except OSError:
+        return ""
 
 
 def _unmount_netns_dir_if_empty(remove: bool = False) -> None:
@@ -534,6 +557,7 @@ def start(
     started = time.perf_counter()
     try:
         _write_files(cluster)
+        cluster.autogroup_was = _set_autogroup("0")
         (folder / "state.json").write_text(json.dumps(asdict(cluster), indent=1))
         _make_network(cluster)
         _start_daemons(cluster, timeout)
