@@ -227,6 +227,46 @@ def test_cluster_command_typical_mistakes(mutate, hint):
     fails_with(horovod.check_cluster_command, lambda *a: mutate(command_right(*a)), hint=hint)
 
 
+# ------------------------------------------------------------ 07: oneCCL's workers beside the ranks
+
+def ccl_right(socket_cpus, workers):
+    return horovod.ccl_pinning_answer(socket_cpus, workers)
+
+
+@pytest.mark.parametrize("machine", [[[0, 1]], [[0]], [[0, 2, 4, 6], [1, 3, 5, 7]], [list(range(8))]])
+def test_ccl_pinning_right_answer_passes_on_any_machine(passes, machine):
+    passes(horovod.check_ccl_pinning, ccl_right, machine)
+
+
+def test_ccl_pinning_answer_of_the_workshop_node():
+    assert horovod.ccl_pinning_answer(horovod.WORKSHOP_NODE, 2) == {
+        "CCL_WORKER_COUNT": "2", "CCL_WORKER_AFFINITY": "26,27,54,55", "I_MPI_PIN_DOMAIN": "socket",
+        "I_MPI_PIN_PROCESSOR_EXCLUDE_LIST": "26,27,54,55", "OMP_NUM_THREADS": "26"}
+
+
+def first_cores(cpus, workers):
+    listed = ",".join(str(c) for socket in cpus for c in socket[:workers])
+    return {**ccl_right(cpus, workers), "CCL_WORKER_AFFINITY": listed, "I_MPI_PIN_PROCESSOR_EXCLUDE_LIST": listed}
+
+
+def no_value_error(cpus, workers):
+    listed = ",".join(str(c) for socket in cpus for c in socket[-workers:])
+    return {"CCL_WORKER_COUNT": workers, "CCL_WORKER_AFFINITY": listed, "I_MPI_PIN_DOMAIN": "socket",
+            "I_MPI_PIN_PROCESSOR_EXCLUDE_LIST": listed, "OMP_NUM_THREADS": len(cpus[0]) - workers}
+
+
+@pytest.mark.parametrize("answer, machine, hint", [
+    (first_cores, [[0, 1]], "FIRST cores"),
+    (lambda c, w: {**ccl_right(c, w), "I_MPI_PIN_PROCESSOR_EXCLUDE_LIST": ""}, [[0, 1]], "leaves them out"),
+    (lambda c, w: {**ccl_right(c, w), "OMP_NUM_THREADS": len(c[0])}, [[0, 1]], "OMP_NUM_THREADS is 28"),
+    (lambda c, w: {**ccl_right(c, w), "CCL_WORKER_AFFINITY": "26,27"}, [[0, 1]], "lists 2 core"),
+    (lambda c, w: {k: v for k, v in ccl_right(c, w).items() if k != "I_MPI_PIN_DOMAIN"}, [[0, 1]], "sets no"),
+    (no_value_error, [[0]], "Raise ValueError"),
+])
+def test_ccl_pinning_typical_mistakes(answer, machine, hint):
+    fails_with(horovod.check_ccl_pinning, answer, machine, hint=hint)
+
+
 # ------------------------------------------------------------ Horovod build check
 
 def fake_import(monkeypatch, broken=None, mpi=True):
@@ -261,6 +301,23 @@ def test_build_check_names_what_is_missing(monkeypatch, broken, mpi, named):
 
 def test_real_horovod_is_fit_for_the_course(capsys):
     assert re.match(r"Horovod 0\.28\.1 for TensorFlow 2\.15\.\d+, built with MPI", horovod_env.require_horovod())
+
+
+def test_oneccl_is_built_or_the_setup_said_why():
+    """The setup builds Horovod with oneCCL; where it cannot, it records why and the course goes on."""
+    reason = horovod_env.ccl_unavailable_reason()
+    assert reason is None or horovod_env.CCL_UNAVAILABLE_FILE.exists(), reason
+
+
+def test_gloo_launcher_runs_ranks_on_loopback_and_parses_prefixed_lines(tmp_path):
+    script = tmp_path / "gloo_sum.py"
+    script.write_text("import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\nimport horovod.tensorflow as hvd\n"
+                      "import tensorflow as tf\nhvd.init()\n"
+                      "print(f'total={float(hvd.allreduce(tf.constant(hvd.rank() + 1.0), op=hvd.Sum)):g}')\n"
+                      "print(f'ops={os.environ[\"HOROVOD_CPU_OPERATIONS\"]}')\n")
+    result = ck.horovodrun(script, n=2, timeout=120, echo=False)
+    assert result.values("total") == ["3", "3"] and set(result.values("ops")) == {"gloo"}
+    assert "[0]<stdout>:total=3" in result.output and "[1]<stdout>:total=3" in result.output
 
 
 def test_text_table_aligns_columns():

@@ -4,7 +4,7 @@ import textwrap
 import pytest
 
 import clusterkit.runner as runner
-from clusterkit.runner import MpiJobFailed, MpiNotFound, MpiTimeout, build_command, explain_failure, mpirun
+from clusterkit.runner import MpiResult, MpiJobFailed, MpiNotFound, MpiTimeout, build_command, explain_failure, mpirun
 
 
 @pytest.fixture
@@ -37,6 +37,12 @@ def test_value_reads_last_key_and_explains_missing(script):
     assert result.value("loss") == 0.25
     with pytest.raises(KeyError, match="printed no line 'accuracy=...'"):
         result.value("accuracy")
+
+
+def test_values_read_lines_that_horovodrun_prefixed_with_the_rank():
+    result = MpiResult(command=["horovodrun"], output="[0]<stdout>:loss=0.5\n[1]<stdout>:loss=0.75\n"
+                       "[0]<stderr>:loss=9\n", returncode=0, seconds=1.0)
+    assert result.values("loss") == ["0.5", "0.75"]
 
 
 def test_exception_on_one_rank_ends_the_job_with_its_rank(script):

@@ -1,5 +1,6 @@
 """The notebook's stop button, a kernel restart and a shutdown end the whole job a cell started
-(mpirun, hydra's proxies and every rank), tested through a real Jupyter kernel."""
+(mpirun, hydra's proxies and every rank; or horovodrun, its middlemen and every rank), tested through a
+real Jupyter kernel."""
 import time
 from pathlib import Path
 
@@ -17,6 +18,20 @@ print("ranks running", flush=True)
 while True:
     time.sleep(0.05)
 """
+# the same for Horovod's own launcher: Gloo ranks, which horovodrun starts in sessions of their own
+LONG_GLOO_JOB = """\
+import os, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import horovod.tensorflow as hvd
+import tensorflow as tf
+hvd.init()
+hvd.allreduce(tf.constant(1.0), name="ready")
+print("ranks running", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+LAUNCHES = {"mpirun": (LONG_JOB, "ck.mpirun({script!r}, n=2, timeout=600)"),
+            "horovodrun": (LONG_GLOO_JOB, "ck.horovodrun({script!r}, n=2, timeout=600)")}
 GONE_WITHIN = 5.0  # seconds
 
 
@@ -33,22 +48,23 @@ def job_sessions(marker: str) -> set[int]:
     return sessions
 
 
-@pytest.fixture
-def running_job(tmp_path):
+@pytest.fixture(params=list(LAUNCHES))
+def running_job(request, tmp_path):
     """A kernel running a cell whose 2-rank job never ends by itself; yields (manager, client, pids)."""
+    text, launch = LAUNCHES[request.param]
     script = tmp_path / "long_job.py"
-    script.write_text(LONG_JOB)
+    script.write_text(text)
     manager = KernelManager(kernel_name=KERNEL_NAME)
     manager.start_kernel(cwd=str(tmp_path))
     client = manager.client()
     client.start_channels()
     client.wait_for_ready(timeout=60)
-    client.execute(f"import clusterkit as ck\nck.mpirun({str(script)!r}, n=2, timeout=600)")
+    client.execute("import clusterkit as ck\n" + launch.format(script=str(script)))
     output = read_until(client, "ranks running", 90)
     assert "ranks running" in output, output
     sessions = job_sessions(str(script))
     pids = {pid for session in sessions for pid in session_members(session)}
-    assert len(pids) >= 4, f"expected mpirun, hydra and 2 ranks, found {pids}"  # mpirun, hydra, proxy, ranks
+    assert len(pids) >= 4, f"expected the launcher, its helpers and 2 ranks, found {pids}"
     yield manager, client, pids
     client.stop_channels()
     if manager.is_alive():

@@ -3,7 +3,7 @@
 #   1. checks the build tools Horovod needs          4. the course kernel 'dmlcpu'
 #   2. installs the pinned stack (requirements.lock) 5. data: MNIST, or Fashion-MNIST offline
 #   3. builds Horovod from PyPI's source against     6. the self-check table
-#      TensorFlow with MPI and Gloo (rebuilt if broken)
+#      TensorFlow with MPI, Gloo and oneCCL (rebuilt if broken)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,25 +53,72 @@ else
   say "Pinned stack already installed (requirements.lock unchanged)"
 fi
 
-# -- 3. Horovod -------------------------------------------------------------------------------------
-horovod_ok() {  # the right version, horovod.tensorflow loads its ops, MPI and Gloo compiled in
-  "$PY" -c "import sys, horovod, horovod.tensorflow as hvd; sys.exit(not (horovod.__version__ == '$HOROVOD_VERSION' and hvd.mpi_built() and hvd.gloo_built()))" 2>/dev/null
+# -- 3. oneCCL's CPU library, then Horovod ------------------------------------------------------------
+# Horovod links oneCCL when CCL_ROOT names a folder with include/ and lib/libccl.so. PyPI's shared
+# libccl.so (package oneccl) needs a SYCL device, so it fails on CPU-only machines; oneccl-devel also
+# ships a CPU-only static archive (lib/ccl/cpu/lib/libccl.a). We take that archive and the headers from
+# the wheel (nothing else of it is installed), link them into a shared libccl.so together with
+# tools/oneccl_stubs.c (11 symbols the archive expects from Intel's compiler runtime and tracing API) and
+# libhwloc.so.15 (from PyPI's tcmlib, already in the stack), with a run path to this environment's lib/.
+# Where that fails, the course goes on with MPI and Gloo, and the oneCCL cells say why they are skipped.
+ONECCL_VERSION="2022.1.2"          # 2022.2.0 needs libfabric>=2.6, which Intel MPI 2021.18 does not ship
+CCL_HOME="$VENV/opt/oneccl-cpu"    # CCL_ROOT for Horovod's build
+CCL_UNAVAILABLE="$VENV/.oneccl-unavailable"   # why oneCCL could not be built here (then not retried)
+build_oneccl() {  # into $CCL_HOME, from the wheel unpacked in $1
+  local work=$1 wheel data
+  "$PY" -m pip download --quiet --disable-pip-version-check --no-deps -d "$work" "oneccl-devel==$ONECCL_VERSION" \
+    || { echo "pip could not download oneccl-devel==$ONECCL_VERSION"; return 1; }
+  wheel=$(ls "$work"/oneccl_devel-*.whl) && data="oneccl_devel-$ONECCL_VERSION.data/data" || return 1
+  "$PY" -c "import sys, zipfile; wheel = zipfile.ZipFile(sys.argv[1])
+[wheel.extract(name, sys.argv[2]) for name in wheel.namelist() if '/include/' in name or name.endswith('/cpu/lib/libccl.a')]" \
+    "$wheel" "$work/wheel" && rm -rf "$CCL_HOME" && mkdir -p "$CCL_HOME/lib" \
+    && cp -r "$work/wheel/$data/include" "$CCL_HOME/include" || return 1
+  gcc -O2 -fPIC -c "$ROOT/tools/oneccl_stubs.c" -o "$work/stubs.o" || return 1
+  g++ -shared -o "$CCL_HOME/lib/libccl.so" -Wl,--whole-archive "$work/wheel/$data/lib/ccl/cpu/lib/libccl.a" \
+    -Wl,--no-whole-archive "$work/stubs.o" -L"$VENV/lib" -l:libhwloc.so.15 -ldl -lpthread -lrt \
+    -Wl,--no-undefined -Wl,-rpath,"$VENV/lib" || return 1
+  echo "$ONECCL_VERSION" > "$CCL_HOME/VERSION"
+}
+if [ "$(cat "$CCL_HOME/VERSION" 2>/dev/null)" = "$ONECCL_VERSION" ] || [ -f "$CCL_UNAVAILABLE" ]; then
+  :
+elif [ "$(uname -m)" != x86_64 ]; then
+  echo "oneCCL's CPU library is built for x86_64 only; this machine is $(uname -m)" > "$CCL_UNAVAILABLE"
+else
+  say "Linking oneCCL $ONECCL_VERSION's CPU library for Horovod (a few seconds)"
+  work=$(mktemp -d)
+  build_oneccl "$work" > "$VENV/oneccl-build.log" 2>&1 \
+    || { tail -n 15 "$VENV/oneccl-build.log"; rm -rf "$CCL_HOME"
+         echo "the oneCCL link failed; see $VENV/oneccl-build.log" > "$CCL_UNAVAILABLE"; }
+  rm -rf "$work"
+fi
+if [ -f "$CCL_UNAVAILABLE" ]; then
+  echo "NOTE: Horovod is built without oneCCL ($(cat "$CCL_UNAVAILABLE")). The course works with MPI and Gloo;"
+  echo "      delete $CCL_UNAVAILABLE and run the setup again to retry."
+  WITH_CCL=()
+  BACKENDS="MPI and Gloo"
+else
+  WITH_CCL=(CCL_ROOT="$CCL_HOME")
+  BACKENDS="MPI, Gloo and oneCCL"
+fi
+
+horovod_ok() {  # the right version, horovod.tensorflow loads its ops, every wanted backend compiled in
+  "$PY" -c "import sys, horovod, horovod.tensorflow as hvd; sys.exit(not (horovod.__version__ == '$HOROVOD_VERSION' and hvd.mpi_built() and hvd.gloo_built() and hvd.ccl_built() == ${#WITH_CCL[@]}))" 2>/dev/null
 }
 if horovod_ok; then
-  say "Horovod $HOROVOD_VERSION already built with TensorFlow, MPI and Gloo"
+  say "Horovod $HOROVOD_VERSION already built with TensorFlow, $BACKENDS"
 else
-  say "Building Horovod $HOROVOD_VERSION from source against TensorFlow, with MPI and Gloo (about 10 minutes on 2 cores)"
+  say "Building Horovod $HOROVOD_VERSION from source against TensorFlow, with $BACKENDS (2-3 minutes on 2 cores)"
   "$PY" -m pip uninstall --quiet --yes horovod >/dev/null 2>&1 || true
   log="$VENV/horovod-build.log"
-  if ! env PATH="$VENV/bin:$PATH" I_MPI_ROOT="$VENV" LDFLAGS="-Wl,-rpath,$VENV/lib" \
-      HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 \
+  if ! env PATH="$VENV/bin:$PATH" I_MPI_ROOT="$VENV" LDFLAGS="-Wl,-rpath,$VENV/lib -Wl,-rpath,$CCL_HOME/lib" \
+      HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 "${WITH_CCL[@]}" \
       HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_PYTORCH=1 MAKEFLAGS="-j$(nproc)" \
       "$PY" -m pip install --no-build-isolation --no-cache-dir --disable-pip-version-check \
       "horovod==$HOROVOD_VERSION" >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "the Horovod build failed; the full log is $log (the lines above are its end)."
   fi
-  horovod_ok || die "Horovod installed but horovod.tensorflow does not load with MPI and Gloo; see $log"
+  horovod_ok || die "Horovod installed but horovod.tensorflow does not load with $BACKENDS; see $log"
 fi
 
 # -- 4. kernel --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import horovod.tensorflow as hvd
 import numpy as np
 import tensorflow as tf
 
-from hvd_common import build_model, use_threads
+from hvd_common import build_model, cpu_operations, use_threads
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--model", nargs="+", default=["small_cnn"],
@@ -71,6 +71,7 @@ def images_per_second(name: str, batch: int) -> float:
 
 if rank == 0:
     print(f"ranks={size} intra_op_threads={args.intra} inter_op_threads={args.inter} data_format={args.data_format}")
+    print(f"cpu_operations={cpu_operations()}")
 for spec in args.model:
     name, _, sizes = spec.partition(":")
     if name not in ("small_cnn", "resnet50"):

@@ -6,6 +6,7 @@ Imported by train_keras.py, train_tape.py and benchmark.py, which run one proces
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import horovod.tensorflow as hvd
@@ -22,6 +23,13 @@ def fail_all(message: str, rank: int, status: int = 2):
     if rank == 0:
         print(f"ERROR: {message}", flush=True)
     sys.exit(status)
+
+
+def cpu_operations() -> str:
+    """The library that carries this job's allreduce on CPUs: HOROVOD_CPU_OPERATIONS when set (the course
+    always sets it), else Horovod's own default, oneCCL whenever Horovod was built with it."""
+    chosen = os.environ.get("HOROVOD_CPU_OPERATIONS")
+    return chosen.upper() if chosen else ("CCL" if hvd.ccl_built() else "MPI")
 
 
 def use_threads(intra: int, inter: int) -> None:

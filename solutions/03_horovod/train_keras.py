@@ -17,7 +17,8 @@ import horovod.tensorflow as hvd_tf         # collectives on any Python object o
 import horovod.tensorflow.keras as hvd      # Keras: DistributedOptimizer and callbacks
 import tensorflow as tf
 
-from hvd_common import build_model, fail_all, load_shard, test_accuracy, training_batches, use_threads, weights_in_sync
+from hvd_common import (build_model, cpu_operations, fail_all, load_shard, test_accuracy, training_batches,
+                        use_threads, weights_in_sync)
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--epochs", type=int, default=4, help="epochs over the whole training set")
@@ -101,7 +102,7 @@ if "problem" in start:
 # the learning rate too: a checkpoint written during the warm-up holds a rate that rank 0 alone restored
 hvd_tf.broadcast_variables(model.variables + optimizer.variables + [optimizer.learning_rate], root_rank=0)
 if rank == 0:
-    print(f"dataset={data.name}")
+    print(f"dataset={data.name}\ncpu_operations={cpu_operations()}")
     print(f"ranks={size}\nglobal_batch={args.batch * size}\nsteps_per_epoch={steps_per_epoch}\n"
           f"learning_rate={learning_rate:g}")
     print(f"start_epoch={start['epoch']}" + (f" (resumed from {start['path']})" if start["path"] else ""))

@@ -9,7 +9,8 @@ import time
 import horovod.tensorflow as hvd
 import tensorflow as tf
 
-from hvd_common import build_model, fail_all, load_shard, test_accuracy, training_batches, use_threads, weights_in_sync
+from hvd_common import (build_model, cpu_operations, fail_all, load_shard, test_accuracy, training_batches,
+                        use_threads, weights_in_sync)
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--epochs", type=int, default=1)
@@ -56,7 +57,7 @@ train_seconds = time.perf_counter() - started
 accuracy = test_accuracy(model, data, rank, size)
 in_sync = weights_in_sync(model)
 if rank == 0:
-    print(f"dataset={data.name}")
+    print(f"dataset={data.name}\ncpu_operations={cpu_operations()}")
     print(f"ranks={size}\nglobal_batch={args.batch * size}\nsteps={args.epochs * steps_per_epoch}")
     print(f"weights_in_sync={in_sync}")
     print(f"train_seconds={train_seconds:.2f}")

@@ -85,8 +85,9 @@ class MpiResult:
         return [line for line in self.lines if not self.debug.is_debug_line(line)]
 
     def values(self, key: str) -> list[str]:
-        """Every value printed as `key=value` or `key: value` on a line of its own, in order."""
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*[=:]\s*(.+?)\s*$")
+        """Every value printed as `key=value` or `key: value` on a line of its own, in order (after the
+        `[rank]<stdout>:` that horovodrun puts before each line, if any)."""
+        pattern = re.compile(rf"^(?:\[\d+\]<stdout>:)?\s*{re.escape(key)}\s*[=:]\s*(.+?)\s*$")
         return [m.group(1) for line in self.lines if (m := pattern.match(line))]
 
     def value(self, key: str, cast=float):
@@ -198,6 +199,36 @@ def mpirun(
     return result
 
 
+def horovodrun(
+    script: str | os.PathLike,
+    *args: object,
+    n: int = 2,
+    env: dict[str, object] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    cwd: str | os.PathLike | None = None,
+    echo: bool = True,
+    check: bool = True,
+) -> MpiResult:
+    """Run a Horovod script on `n` ranks of this machine with Horovod's own launcher and Gloo
+    (`horovodrun --gloo`): no MPI at all, Horovod's rendezvous server and the ranks meet on 127.0.0.1.
+    Same time-out, stop button and result as mpirun(); each output line starts with `[rank]<stdout>:`."""
+    command = [str(Path(sys.executable).parent / "horovodrun"), "--gloo", "-np", str(n), "-H", f"localhost:{n}",
+               sys.executable, str(script), *(str(a) for a in args)]
+    if echo:
+        print("$ " + display_command(command), flush=True)
+    output, returncode, seconds, timed_out = _stream(command, mpi_environment(env), cwd, timeout, echo)
+    result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
+    if timed_out:
+        raise MpiTimeout(f"horovodrun did not finish within {timeout:g} s, so every rank was killed.\n"
+                         "What to do: check that every rank calls the same collectives in the same order, or pass "
+                         f"a larger timeout=.\nLast lines:\n{_tail(output)}")
+    if check and returncode != 0:
+        raise MpiJobFailed(f"horovodrun exited with status {returncode}; the other ranks were stopped with it.\n"
+                           "What to do: read the first traceback or error in the output, fix the script, and run "
+                           f"the cell again.\nLast lines:\n{_tail(output)}")
+    return result
+
+
 def warn_if_cores_busy(genv: dict | None = None) -> None:
     """On a shared machine, say before the job starts that its CPUs are busy, and what to do."""
     from .impi_debug import parse_cpu_list
@@ -220,7 +251,7 @@ def warn_if_cores_busy(genv: dict | None = None) -> None:
 def display_command(command: list[str]) -> str:
     """The command as a learner would type it: `python` instead of the environment's full path."""
     shown = ["python" if part == sys.executable else part for part in command]
-    shown[0] = "mpirun" if shown[0].endswith("/mpirun") else shown[0]
+    shown[0] = Path(shown[0]).name if shown[0].endswith(("/mpirun", "/horovodrun")) else shown[0]
     return shlex.join(shown)
 
 

@@ -29,11 +29,11 @@ class Row:
     required: bool = True
 
 
-def _run_ranks(part: str, timeout: float = 90) -> tuple[bool, str]:
+def _run_ranks(part: str, timeout: float = 90, genv: dict | None = None) -> tuple[bool, str]:
     from .runner import MpiError, mpirun
 
     try:
-        result = mpirun(SCRIPTS / "selfcheck_ranks.py", part, n=2, echo=False, timeout=timeout)
+        result = mpirun(SCRIPTS / "selfcheck_ranks.py", part, n=2, genv=genv, echo=False, timeout=timeout)
     except MpiError as problem:
         return False, str(problem).splitlines()[0]
     found = [line for line in result.app_lines() if line.startswith(f"{part}:")]
@@ -81,12 +81,19 @@ def check_horovod() -> Row:
     missing = [name for name, present in built.items() if not present]
     if missing:
         return Row("Horovod + TensorFlow", False, f"built without {', '.join(missing)}: rerun `make setup`")
-    ok, detail = _run_ranks("horovod", timeout=150)
+    # an allreduce carried by each library Horovod can use under mpirun (oneCCL only where it could be built)
+    operations = ["MPI", "CCL"] if hvd.ccl_built() else ["MPI"]
+    results = {op: _run_ranks("horovod", timeout=150, genv={"HOROVOD_CPU_OPERATIONS": op}) for op in operations}
     import horovod
     import tensorflow as tf
 
-    return Row("Horovod + TensorFlow", ok and "size=2" in detail,
-               f"horovod {horovod.__version__}, TF {tf.__version__}, MPI+Gloo built; {detail}")
+    from .horovod_env import ccl_unavailable_reason
+
+    ok = all(passed and "size=2" in detail for passed, detail in results.values())
+    built_text = ("MPI+Gloo+oneCCL built" if hvd.ccl_built()
+                  else f"MPI+Gloo built (no oneCCL: {ccl_unavailable_reason()})")
+    return Row("Horovod + TensorFlow", ok, f"horovod {horovod.__version__}, TF {tf.__version__}, {built_text}; "
+               + "; ".join(detail for _, detail in results.values()))
 
 
 def torch_backends() -> dict[str, bool]:

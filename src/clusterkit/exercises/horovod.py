@@ -221,3 +221,68 @@ def check_cluster_command(cluster_command):
     if argv[-len(tail):] != tail:
         raise Hint(f"the command must end with {' '.join(tail)} (python -m mpi4py ends all ranks if one "
                    f"raises; the script's own arguments come last), got {' '.join(argv[-len(tail):])}")
+
+
+# ---------------------------------------------------------------- 07: oneCCL's workers beside the ranks
+
+# the workshop's node: 2 sockets x 28 cores (one hardware thread each), CPUs numbered socket by socket
+WORKSHOP_NODE = [list(range(0, 28)), list(range(28, 56))]
+
+
+def ccl_pinning_answer(socket_cpus: list[list[int]], workers: int) -> dict[str, str]:
+    """The environment of a job with one rank per socket and `workers` oneCCL workers per rank, as Horovod's
+    oneCCL guide lays it out: workers on the last cores of each socket, left out of Intel MPI's pinning."""
+    if workers < 1 or any(len(cpus) <= workers for cpus in socket_cpus):
+        raise ValueError(f"{workers} worker(s) per rank leave no core of a socket for computing")
+    listed = ",".join(str(cpu) for cpus in socket_cpus for cpu in cpus[-workers:])
+    return {"CCL_WORKER_COUNT": str(workers), "CCL_WORKER_AFFINITY": listed, "I_MPI_PIN_DOMAIN": "socket",
+            "I_MPI_PIN_PROCESSOR_EXCLUDE_LIST": listed,
+            "OMP_NUM_THREADS": str(min(len(cpus) for cpus in socket_cpus) - workers)}
+
+
+@exercise_check("oneCCL's workers beside one rank per socket")
+def check_ccl_pinning(ccl_pinning, this_machine: list[list[int]]):
+    """ccl_pinning(socket_cpus, workers) -> {variable: value} for a job with one rank per socket; raises
+    ValueError when the workers would leave a socket no core for computing."""
+    cases = [(WORKSHOP_NODE, 2, "the workshop's 2 x 28-core node"), (WORKSHOP_NODE, 4, "the workshop's node"),
+             (this_machine, 1, "this machine")]
+    for socket_cpus, workers, where in cases:
+        call = f"ccl_pinning(<{where}>, workers={workers})"
+        try:
+            expected = ccl_pinning_answer(socket_cpus, workers)
+        except ValueError:
+            try:
+                got = ccl_pinning(socket_cpus, workers)
+            except ValueError:
+                continue
+            raise Hint(f"{call} returned {got}, but a socket of {where} has only "
+                       f"{min(len(c) for c in socket_cpus)} core(s): {workers} worker(s) leave no core for the "
+                       "rank's own threads. Raise ValueError in that case.") from None
+        got = {name: str(value) for name, value in dict(ccl_pinning(socket_cpus, workers)).items()}
+        missing = [name for name in expected if name not in got]
+        if missing:
+            raise Hint(f"{call} sets no {', '.join(missing)}: a layout needs all of {', '.join(expected)}.")
+        workers_at = [int(cpu) for cpu in got["CCL_WORKER_AFFINITY"].replace(" ", "").split(",") if cpu]
+        first_cores = ",".join(str(cpu) for cpus in socket_cpus for cpu in cpus[:workers])
+        if got["CCL_WORKER_AFFINITY"].replace(" ", "") == first_cores:
+            raise Hint(f"{call}: you put the workers on the FIRST cores of each socket. Give them the last "
+                       "ones (as oneCCL's own `auto` mode and Horovod's guide do): the rank's threads then "
+                       "keep the cores from 0 up.")
+        if len(workers_at) != workers * len(socket_cpus):
+            raise Hint(f"{call}: CCL_WORKER_AFFINITY lists {len(workers_at)} core(s); oneCCL wants one per "
+                       f"worker of every rank on the node: {workers} x {len(socket_cpus)} rank(s).")
+        if got["CCL_WORKER_AFFINITY"].replace(" ", "") != expected["CCL_WORKER_AFFINITY"]:
+            raise Hint(f"{call}: CCL_WORKER_AFFINITY is {got['CCL_WORKER_AFFINITY']}, expected "
+                       f"{expected['CCL_WORKER_AFFINITY']} (the last {workers} core(s) of each socket, "
+                       "socket 0 first).")
+        if got["I_MPI_PIN_PROCESSOR_EXCLUDE_LIST"].replace(" ", "") != expected["CCL_WORKER_AFFINITY"]:
+            raise Hint(f"{call}: I_MPI_PIN_PROCESSOR_EXCLUDE_LIST must list exactly the workers' cores, so Intel "
+                       "MPI leaves them out of the ranks' domains; otherwise the rank's threads and the workers "
+                       "take turns on the same cores.")
+        if got["I_MPI_PIN_DOMAIN"] != "socket":
+            raise Hint(f"{call}: one rank per socket means I_MPI_PIN_DOMAIN=socket, got {got['I_MPI_PIN_DOMAIN']}.")
+        if got["OMP_NUM_THREADS"] != expected["OMP_NUM_THREADS"]:
+            raise Hint(f"{call}: OMP_NUM_THREADS is {got['OMP_NUM_THREADS']}, expected {expected['OMP_NUM_THREADS']}: "
+                       "the rank's threads get the cores of its socket that no worker takes.")
+        if got["CCL_WORKER_COUNT"] != expected["CCL_WORKER_COUNT"]:
+            raise Hint(f"{call}: CCL_WORKER_COUNT is the number of workers per rank, {workers}.")
