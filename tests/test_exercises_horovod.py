@@ -269,14 +269,14 @@ def test_ccl_pinning_typical_mistakes(answer, machine, hint):
 
 # ------------------------------------------------------------ Horovod build check
 
-def fake_import(monkeypatch, broken=None, mpi=True):
+def fake_import(monkeypatch, broken=None, mpi=True, ccl=True):
     real = importlib.import_module
 
     def importer(name, *args):
         if name == broken:
             raise ImportError(f"No module named '{name}'")
         if name == "horovod.tensorflow":
-            return types.SimpleNamespace(mpi_built=lambda: mpi, gloo_built=lambda: True)
+            return types.SimpleNamespace(mpi_built=lambda: mpi, gloo_built=lambda: True, ccl_built=lambda: ccl)
         return real(name, *args)
 
     monkeypatch.setattr(horovod_env.importlib, "import_module", importer)
@@ -301,6 +301,18 @@ def test_build_check_names_what_is_missing(monkeypatch, broken, mpi, named):
 
 def test_real_horovod_is_fit_for_the_course(capsys):
     assert re.match(r"Horovod 0\.28\.1 for TensorFlow 2\.15\.\d+, built with MPI", horovod_env.require_horovod())
+
+
+def test_without_oneccl_the_reason_the_setup_recorded_is_said(monkeypatch, tmp_path):
+    fake_import(monkeypatch, ccl=False)
+    recorded = tmp_path / ".oneccl-unavailable"
+    monkeypatch.setattr(horovod_env, "CCL_UNAVAILABLE_FILE", recorded)
+    assert "reason unknown" in horovod_env.ccl_unavailable_reason()
+    recorded.write_text("oneCCL's CPU library is built for x86_64 only; this machine is aarch64\n")
+    reason = horovod_env.ccl_unavailable_reason()
+    assert reason.startswith("this Horovod was built without oneCCL (oneCCL's CPU library is built for x86_64")
+    fake_import(monkeypatch, ccl=True)
+    assert horovod_env.ccl_unavailable_reason() is None
 
 
 def test_oneccl_is_built_or_the_setup_said_why():
