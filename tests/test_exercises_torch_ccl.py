@@ -206,3 +206,45 @@ def test_rank_that_dies_ends_the_job(tmp_path):
     """))
     with pytest.raises(ck.MpiJobFailed, match=r"rank 1 \(pid \d+ on \S+\) ended badly: killed by signal: 9"):
         ck.mpirun(script, n=2, timeout=90, echo=False)
+
+
+# --- checks of notebooks 07 and 08 (strategies) ------------------------------------------------------
+
+def test_check_ring_schedule():
+    torch_ccl.check_ring_schedule(lambda rank, step, size: (rank - step) % size)
+    fails_with(torch_ccl.check_ring_schedule, lambda rank, step, size: (rank + step) % size, hint="wrong way round")
+    fails_with(torch_ccl.check_ring_schedule, lambda rank, step, size: (rank - step - 1) % size,
+               hint="the chunk a rank receives")
+    fails_with(torch_ccl.check_ring_schedule, lambda rank, step, size: rank - step, hint="wrap around")
+    fails_with(torch_ccl.check_ring_schedule, lambda rank, step, size: step % size, hint="depends on both")
+    fails_with(torch_ccl.check_ring_schedule, lambda rank, step, size: rank, hint="depends on both")
+
+
+def test_check_bytes_per_rank():
+    def ring(nbytes, n):
+        return 2 * (n - 1) * nbytes / n
+
+    def server(nbytes, n):
+        return (n - 1) * nbytes
+
+    torch_ccl.check_bytes_per_rank(ring, server)
+    fails_with(torch_ccl.check_bytes_per_rank, lambda b, n: (n - 1) * b / n, server, hint="only the reduce-scatter")
+    fails_with(torch_ccl.check_bytes_per_rank, lambda b, n: 2 * (n - 1) * b, server, hint="not all of it")
+    fails_with(torch_ccl.check_bytes_per_rank, lambda b, n: 2 * b, server, hint="forgot the")
+    fails_with(torch_ccl.check_bytes_per_rank, ring, lambda b, n: b, hint="one copy each")
+    fails_with(torch_ccl.check_bytes_per_rank, ring, lambda b, n: n * b, hint="not to itself")
+    fails_with(torch_ccl.check_bytes_per_rank, ring, lambda b, n: 2 * (n - 1) * b, hint="not what it receives")
+
+
+def test_check_choose_strategy():
+    def right(weights, activations, batch, fits):
+        return "model" if not fits or weights > activations * batch else "data"
+
+    torch_ccl.check_choose_strategy(right)
+    fails_with(torch_ccl.check_choose_strategy, lambda w, a, b, fits: "model" if w > a else "data",
+               hint=r"activations_per_image \* batch")
+    fails_with(torch_ccl.check_choose_strategy, lambda w, a, b, fits: "data" if w > a * b else "model",
+               hint="pick the strategy that moves less")
+    fails_with(torch_ccl.check_choose_strategy, lambda w, a, b, fits: "model" if w > a * b else "data",
+               hint="does not fit")
+    fails_with(torch_ccl.check_choose_strategy, lambda w, a, b, fits: w > a * b, hint="the string 'data' or 'model'")

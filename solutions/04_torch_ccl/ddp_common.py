@@ -21,9 +21,17 @@ class SmallCNN(nn.Module):
         self.out = nn.Linear(64, 10)
 
     def forward(self, images):
+        return self.head(self.features(images))
+
+    def features(self, images):
+        """The convolutional part: images -> 16x7x7 features per image, flattened (a pipeline's first stage)."""
         x = F.max_pool2d(F.relu(self.conv1(images)), 2)  # 28x28 -> 14x14
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)       # 14x14 -> 7x7
-        return self.out(F.relu(self.hidden(x.flatten(1))))
+        return x.flatten(1)
+
+    def head(self, features):
+        """The dense part: flattened features -> 10 logits (a pipeline's second stage)."""
+        return self.out(F.relu(self.hidden(features)))
 
 
 def load_tensors():
@@ -95,3 +103,18 @@ def identical_across_ranks(model, size: int) -> bool:
     everyone = [None] * size
     dist.all_gather_object(everyone, fingerprint(model))
     return len(set(everyone)) == 1
+
+
+def single_stream_batches(count: int, batch: int, steps: int, seed: int = 0):
+    """The batches one process takes: one seeded shuffle of `count` images, the first `steps` batches of it.
+    Model-parallel ranks all take the same ones (the minibatch is copied to every rank)."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return [order[step * batch:(step + 1) * batch] for step in range(steps)]
+
+
+@torch.no_grad()
+def accuracy(predict, x, y, batch: int = 1000) -> float:
+    """Share of the images `x` that `predict` (images -> logits) classifies right, scored batch by batch."""
+    right = sum((predict(x[start:start + batch]).argmax(1) == y[start:start + batch]).sum().item()
+                for start in range(0, len(x), batch))
+    return right / len(x)

@@ -146,3 +146,99 @@ def check_bus_bandwidth(bus_bandwidth):
         if abs(got * 1e3 - right) <= 1e-6 * right or abs(got - right * 1e3) <= 1e-6 * right * 1e3:
             raise Hint("seconds, not milliseconds: the time is given in seconds")
         raise Hint(f"for {nbytes} bytes in {seconds} s on {size} ranks: expected {right:.4g} GB/s, got {got!r}")
+
+
+def _same_everywhere(answers, formula, rtol=1e-9):
+    """Whether the learner's answers {case: value} equal formula(*case) on every case (a typical mistake's formula)."""
+    def close(got, want):
+        return isinstance(got, (int, float)) and abs(got - want) <= rtol * max(abs(want), 1)
+
+    return all(close(got, formula(*case)) for case, got in answers.items())
+
+
+def _first_wrong(answers, formula) -> str:
+    """'for <case>: expected <right>, you returned <got>' for the first case the learner got wrong."""
+    case, got = next((case, got) for case, got in answers.items() if not _same_everywhere({case: got}, formula))
+    return f"for {case} expected {formula(*case):g}, you returned {got!r}"
+
+
+RING_CASES = [(rank, step, size) for size in (2, 3, 4, 5) for rank in range(size) for step in range(2 * (size - 1))]
+
+
+@exercise_check("The ring's schedule: which chunk rank r sends at step k")
+def check_ring_schedule(chunk_sent):
+    """07: chunk_sent(rank, step, size) -> the chunk index rank sends to rank+1 at step (0 .. 2(size-1)-1)."""
+    answers = {case: chunk_sent(*case) for case in RING_CASES}
+    wrong = {case: got for case, got in answers.items() if got != (case[0] - case[1]) % case[2]}
+    if not wrong:
+        return
+    (rank, step, size), got = next(iter(wrong.items()))
+    if not isinstance(got, int):
+        raise Hint(f"return a chunk index (an int from 0 to size-1), not {type(got).__name__}")
+    if _same_everywhere(answers, lambda r, k, n: (r + k) % n):
+        raise Hint("the chunks travel the wrong way round: rank r sends to r+1 and receives from r-1, so at each "
+                   "step it passes on the chunk it received from r-1, whose index is one lower: (rank - step) % size")
+    if _same_everywhere(answers, lambda r, k, n: (r - k - 1) % n):
+        raise Hint("that is the chunk a rank receives at each step (its left neighbour's); it sends the one it "
+                   "received at the step before: (rank - step) % size")
+    if _same_everywhere(answers, lambda r, k, n: r - k):
+        raise Hint(f"rank {rank}, step {step} of {size} ranks: {got} is no chunk index; wrap around the ring "
+                   "with % size")
+    if _same_everywhere(answers, lambda r, k, n: k % n) or _same_everywhere(answers, lambda r, k, n: r):
+        raise Hint("every rank must send a different chunk at each step, and a rank's chunk must change from step "
+                   "to step: the index depends on both rank and step")
+    raise Hint(f"rank {rank}, step {step}, {size} ranks: expected chunk {(rank - step) % size}, you returned {got}")
+
+
+BYTES_CASES = [(4096, 2), (2 ** 20, 4), (6000, 3), (12, 1)]
+
+
+@exercise_check("Bytes each rank sends: ring vs parameter server")
+def check_bytes_per_rank(ring_bytes, server_bytes):
+    """07: ring_bytes(nbytes, n) -> bytes a rank sends in a ring allreduce; server_bytes(nbytes, n) -> bytes
+    rank 0 sends when it gathers every worker's tensor and sends each the sum."""
+    ring = {case: ring_bytes(*case) for case in BYTES_CASES}
+    if not _same_everywhere(ring, lambda b, n: 2 * (n - 1) * b / n):
+        if _same_everywhere(ring, lambda b, n: (n - 1) * b / n):
+            raise Hint("that is only the reduce-scatter; the allgather sends as much again: 2(n-1)/n")
+        if _same_everywhere(ring, lambda b, n: 2 * (n - 1) * b):
+            raise Hint("each of the 2(n-1) steps sends one chunk, 1/n of the tensor, not all of it")
+        if _same_everywhere(ring, lambda b, n: 2 * b):
+            raise Hint("a rank sends 2(n-1) chunks of nbytes/n each: you forgot the (n-1)/n")
+        raise Hint(f"ring: {_first_wrong(ring, lambda b, n: 2 * (n - 1) * b / n)}")
+    server = {case: server_bytes(*case) for case in BYTES_CASES}
+    if not _same_everywhere(server, lambda b, n: (n - 1) * b):
+        if _same_everywhere(server, lambda b, n: b):
+            raise Hint("the server sends the whole sum to every worker, one copy each: (n-1) x nbytes")
+        if _same_everywhere(server, lambda b, n: n * b):
+            raise Hint("rank 0 is the server: it sends to the n-1 workers, not to itself")
+        if _same_everywhere(server, lambda b, n: 2 * (n - 1) * b):
+            raise Hint("count what rank 0 sends, not what it receives too: it receives (n-1) x nbytes as well")
+        raise Hint(f"server: {_first_wrong(server, lambda b, n: (n - 1) * b)}")
+
+
+@exercise_check("Data or model parallelism, from measured volumes")
+def check_choose_strategy(choose_strategy):
+    """08: choose_strategy(weights, activations_per_image, batch, fits_in_memory) -> "data" or "model"."""
+    cases = (  # weights, activations per image, batch, fits, answer, what the case is
+        (50_240, 64, 64, True, "model", "a dense layer: 50,240 weights against 64 x 64 = 4,096 activations"),
+        (80, 6_272, 64, True, "data", "a small convolution: 80 weights against 6,272 x 64 activations"),
+        (50_240, 64, 1024, True, "data", "the same dense layer with a batch of 1024: 65,536 activations"),
+        (700, 100, 8, True, "data", "700 weights against 100 x 8 = 800 activations"),
+        (80, 6_272, 64, False, "model", "a layer too big for one rank's memory"),
+    )
+    for weights, activations, batch, fits, right, what in cases:
+        got = choose_strategy(weights, activations, batch, fits)
+        if got not in ("data", "model"):
+            raise Hint(f"return the string 'data' or 'model', not {got!r}")
+        if got == right:
+            continue
+        if not fits:
+            raise Hint("when the layer does not fit in one rank's memory, there is no choice: split it ('model'), "
+                       "whatever the volumes say")
+        if weights > activations and weights < activations * batch:
+            raise Hint(f"{what}: activations are per image, and a step moves those of the whole batch; "
+                       "compare weights with activations_per_image * batch")
+        raise Hint(f"{what}: data parallelism moves the gradients (as many as the weights) each step, model "
+                   "parallelism the activations; pick the strategy that moves less: 'model' when the weights "
+                   f"outweigh the batch's activations. You returned {got!r}")

@@ -1,0 +1,1 @@
+../solutions/04_torch_ccl/model_parallel.py

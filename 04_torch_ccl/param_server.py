@@ -1,0 +1,1 @@
+../solutions/04_torch_ccl/param_server.py
