@@ -16,7 +16,7 @@ import pytest
 
 WATCHED_DIRS = ("/run/munge", "/var/run/munge", "/run/slurm", "/var/spool/slurmd", "/var/spool/slurmctld",
                 "/var/spool/slurm", "/var/log/slurm", "/var/log/munge", "/var/lib/munge", "/etc/munge", "/etc/slurm",
-                "/etc/netns", "/dev/shm")
+                "/etc/netns")
 WATCHED_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 TMP_NAMES = re.compile(r"slurm|munge|dmlcpu|netns")
 DAEMONS = {"munged", "slurmctld", "slurmd", "slurmstepd", "slurmscriptd"}
@@ -55,13 +55,19 @@ def host_snapshot() -> dict:
         },
         "tmp": sorted(p.name for p in Path("/tmp").iterdir() if TMP_NAMES.search(p.name)),
         "sched_autogroup": Path(AUTOGROUP).read_text() if Path(AUTOGROUP).exists() else None,
+        # shared memory of the host: other programs' files come and go (multiprocessing's semaphores), so only
+        # a file that appeared counts (the nodes have a /dev/shm of their own: nothing of theirs lands here)
+        "dev_shm_new": listing("/dev/shm"),
     }
 
 
 def snapshot_difference(before: dict, after: dict) -> dict:
     """The parts of the host that changed (empty when the cluster left nothing behind)."""
     changed = {}
-    for key in before:
+    appeared = sorted(set(after["dev_shm_new"]) - set(before["dev_shm_new"]))
+    if appeared:
+        changed["dev_shm_new"] = appeared
+    for key in before.keys() - {"dev_shm_new"}:
         if before[key] != after[key]:
             if isinstance(before[key], list):
                 changed[key] = {

@@ -114,6 +114,9 @@ def test_nodes_idle_with_own_names_and_no_way_out(cluster):
         assert name == node.name
         routes = subprocess.run(["ip", "-n", node.namespace, "route"], capture_output=True, text=True).stdout
         assert "default" not in routes and node.address in routes
+        # shared memory of its own, as a real node has: nothing a rank leaves there reaches the host
+        shm = cluster.run_on_node(node.name, ["findmnt", "-n", "-o", "SOURCE", "/dev/shm"]).stdout.split()
+        assert shm[-1] == "node-shm"   # the top one of the mounts stacked there
         peer = [n for n in cluster.nodes if n is not node][0]
         assert peer.address in cluster.run_on_node(node.name, ["getent", "hosts", peer.name]).stdout
     sinfo = cluster.run_on_node("node2", ["sinfo", "-h", "-o", "%P %D %t"]).stdout.split()

@@ -173,11 +173,10 @@ class PracticeCluster:
         return {**SHARED_CORES_ENV, **base}
 
     def node_command(self, node: str, argv: list[str]) -> list[str]:
-        """The command line that runs argv inside `node`: its network namespace, its own host name and a
-        hosts file naming both nodes (bind-mounted in a private mount namespace: /etc is never written)."""
+        """The command line that runs argv inside `node`: its network namespace, its own host name, a hosts
+        file naming both nodes and a /dev/shm of its own (in a private mount namespace: the host's /etc and
+        /dev/shm are never written)."""
         entry = self.node(node)
-        mounts = ('mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && hostname "$3" && shift 3 '
-                  '&& exec "$@"')
         return [
             "nsenter",
             f"--net={NETNS_DIR / entry.namespace}",
@@ -188,7 +187,7 @@ class PracticeCluster:
             "--",
             "sh",
             "-c",
-            mounts,
+            NODE_SETUP + ' && exec "$@"',
             "sh",
             str(self.hosts_file),
             str(self.path / "resolv.conf"),
@@ -497,6 +496,12 @@ def slurm_conf_text(cluster: PracticeCluster, topology=None) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What every command entering a node does first, in its private mount namespace ($1 hosts file, $2 resolver,
+# $3 node name): the node's names, a /dev/shm of its own (two real nodes share no shared memory, and files a
+# killed rank leaves there vanish with the node), its host name.
+NODE_SETUP = ('mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf '
+              '&& mount -t tmpfs -o mode=1777 node-shm /dev/shm && hostname "$3" && shift 3')
+
 FAKE_SSH = """#!/bin/sh
 # A stand-in for ssh between the practice cluster's nodes, for hydra's ssh bootstrap
 # (I_MPI_HYDRA_BOOTSTRAP=ssh I_MPI_HYDRA_BOOTSTRAP_EXEC=this file): drops ssh's options, then runs the
@@ -514,7 +519,7 @@ case "$host" in
   *) echo "ssh-into-node: no node '$host' in the practice cluster" >&2; exit 255 ;;
 esac
 exec nsenter --net=/run/netns/"$ns" -- unshare --mount --uts -- sh -c \\
-  'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && hostname "$3" && shift 3 && exec sh -c "$*"' \\
+  '{setup} && exec sh -c "$*"' \\
   sh {hosts} {resolv} "$host" "$@"
 """
 
@@ -590,7 +595,8 @@ def _write_files(cluster: PracticeCluster) -> None:
     (folder / "plugstack.conf").write_text("")
     (folder / "slurm.conf").write_text(slurm_conf_text(cluster))
     cases = "\n".join(f"  {n.name}) ns={n.namespace} ;;" for n in cluster.nodes)
-    cluster.fake_ssh.write_text(FAKE_SSH.format(cases=cases, hosts=cluster.hosts_file, resolv=folder / "resolv.conf"))
+    cluster.fake_ssh.write_text(FAKE_SSH.format(cases=cases, setup=NODE_SETUP, hosts=cluster.hosts_file,
+                                                resolv=folder / "resolv.conf"))
     cluster.fake_ssh.chmod(0o755)
     _run(["mungekey", "--create", f"--keyfile={folder / 'munge' / 'munge.key'}"])
     (folder / "munge" / "munge.key").chmod(0o600)
