@@ -262,20 +262,22 @@ def check_ccl_pinning(ccl_pinning, this_machine: list[list[int]]):
         missing = [name for name in expected if name not in got]
         if missing:
             raise Hint(f"{call} sets no {', '.join(missing)}: a layout needs all of {', '.join(expected)}.")
-        workers_at = [int(cpu) for cpu in got["CCL_WORKER_AFFINITY"].replace(" ", "").split(",") if cpu]
+        affinity = got["CCL_WORKER_AFFINITY"].replace(" ", "")
+        excluded = got["I_MPI_PIN_PROCESSOR_EXCLUDE_LIST"].replace(" ", "")
+        workers_at = [int(cpu) for cpu in affinity.split(",") if cpu]
         first_cores = ",".join(str(cpu) for cpus in socket_cpus for cpu in cpus[:workers])
-        if got["CCL_WORKER_AFFINITY"].replace(" ", "") == first_cores:
+        if affinity == first_cores:
             raise Hint(f"{call}: you put the workers on the FIRST cores of each socket. Give them the last "
                        "ones (as oneCCL's own `auto` mode and Horovod's guide do): the rank's threads then "
                        "keep the cores from 0 up.")
         if len(workers_at) != workers * len(socket_cpus):
             raise Hint(f"{call}: CCL_WORKER_AFFINITY lists {len(workers_at)} core(s); oneCCL wants one per "
                        f"worker of every rank on the node: {workers} x {len(socket_cpus)} rank(s).")
-        if got["CCL_WORKER_AFFINITY"].replace(" ", "") != expected["CCL_WORKER_AFFINITY"]:
+        if affinity != expected["CCL_WORKER_AFFINITY"]:
             raise Hint(f"{call}: CCL_WORKER_AFFINITY is {got['CCL_WORKER_AFFINITY']}, expected "
                        f"{expected['CCL_WORKER_AFFINITY']} (the last {workers} core(s) of each socket, "
                        "socket 0 first).")
-        if got["I_MPI_PIN_PROCESSOR_EXCLUDE_LIST"].replace(" ", "") != expected["CCL_WORKER_AFFINITY"]:
+        if excluded != expected["CCL_WORKER_AFFINITY"]:
             raise Hint(f"{call}: I_MPI_PIN_PROCESSOR_EXCLUDE_LIST must list exactly the workers' cores, so Intel "
                        "MPI leaves them out of the ranks' domains; otherwise the rank's threads and the workers "
                        "take turns on the same cores.")
