@@ -7,8 +7,11 @@ Horovod's build check and the rank environment are in `clusterkit.horovod_env`.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
+
+import numpy as np
 
 from ..checks import Hint, exercise_check
 
@@ -288,3 +291,82 @@ def check_ccl_pinning(ccl_pinning, this_machine: list[list[int]]):
                        "the rank's threads get the cores of its socket that no worker takes.")
         if got["CCL_WORKER_COUNT"] != expected["CCL_WORKER_COUNT"]:
             raise Hint(f"{call}: CCL_WORKER_COUNT is the number of workers per rank, {workers}.")
+
+
+# ---------------------------------------------------------------- 08: the U-Net case study
+
+def _score(score, truth, predicted, **kwargs) -> float:
+    return float(score(np.asarray(truth, "float32"), np.asarray(predicted, "float32"), **kwargs))
+
+
+@exercise_check("Dice coefficient, empty masks included")
+def check_dice_coefficient(dice_coefficient):
+    """dice_coefficient(y_true, y_pred) -> 2 TP / (2 TP + FP + FN) over the whole batch; 1.0 for two empty masks."""
+    empty = [[0, 0], [0, 0]]
+    got = _score(dice_coefficient, empty, empty)
+    if math.isnan(got):
+        raise Hint("two empty masks gave nan: 0 / 0. Nothing to find and nothing found is a perfect answer: add "
+                   "SMOOTH to the numerator and the denominator, so that this case is 1.0.")
+    if abs(got - 1.0) > 1e-6:
+        raise Hint(f"two empty masks gave {got:.4f}; nothing to find and nothing found is a perfect answer, 1.0 "
+                   "(add SMOOTH to the numerator and the denominator).")
+    cases = [([[1, 1], [0, 0]], [[1, 1], [0, 0]], 1.0, "a perfect mask"),
+             ([[1, 1], [0, 0]], [[0, 0], [0, 0]], 0.0, "a tumour, and nothing predicted"),
+             ([[0, 0], [0, 0]], [[0, 1], [0, 0]], 0.0, "no tumour, and one pixel predicted"),
+             ([[1, 1, 0, 0]], [[1, 0, 1, 0]], 0.5, "TP=1, FP=1, FN=1"),
+             ([[1, 0]], [[0.8, 0.4]], 1.6 / 2.2, "probabilities 0.8 and 0.4 (soft Dice: TP=0.8, FP=0.4, FN=0.2)")]
+    for truth, predicted, expected, what in cases:
+        got = _score(dice_coefficient, truth, predicted)
+        if "probabilities" in what and abs(got - 1.0) < 1e-4:   # 0.8 and 0.4 rounded: 1 and 0, a perfect mask
+            raise Hint(f"{what}: you gave {got:.4f}, as if you rounded the prediction to 0/1. A loss needs the "
+                       "probabilities themselves, or it has no gradient: use them as they are.")
+        if abs(got - expected) > 1e-4:
+            raise Hint(f"{what}: expected {expected:.4f}, you gave {got:.4f}. Dice = 2 TP / (2 TP + FP + FN).")
+    batch_truth = [[[1, 0], [0, 0]], [[0, 0], [0, 0]]]     # two images: one with a tumour pixel, one empty
+    batch_pred = [[[1, 0], [0, 0]], [[0, 1], [0, 0]]]
+    got = _score(dice_coefficient, batch_truth, batch_pred)
+    if abs(got - 2 / 3) > 1e-4:
+        raise Hint(f"a batch of two images (TP=1, FP=1, FN=0 in all) gave {got:.4f}, expected 0.6667: sum the "
+                   "counts over every pixel of every image, do not average per image.")
+
+
+@exercise_check("Tversky index (false negatives weighted by beta)")
+def check_tversky_index(tversky_index):
+    """tversky_index(y_true, y_pred, alpha, beta) -> TP / (TP + alpha FP + beta FN)."""
+    cases = [([[1, 1, 1, 0]], [[1, 0, 0, 0]], 0.3, 0.7, 1 / (1 + 0.7 * 2), "a missed tumour: TP=1, FN=2"),
+             ([[1, 0, 0, 0]], [[1, 1, 1, 0]], 0.3, 0.7, 1 / (1 + 0.3 * 2), "false alarms: TP=1, FP=2"),
+             ([[1, 1, 0, 0]], [[1, 0, 1, 0]], 0.5, 0.5, 0.5, "alpha = beta = 0.5, which is Dice"),
+             ([[0, 0]], [[0, 0]], 0.3, 0.7, 1.0, "two empty masks"),
+             ([[1, 0]], [[0.8, 0.4]], 0.3, 0.7, 0.8 / (0.8 + 0.3 * 0.4 + 0.7 * 0.2), "probabilities 0.8 and 0.4")]
+    for truth, predicted, alpha, beta, expected, what in cases:
+        got = _score(tversky_index, truth, predicted, alpha=alpha, beta=beta)
+        swapped = _score(tversky_index, truth, predicted, alpha=beta, beta=alpha)
+        if alpha != beta and abs(got - expected) > 1e-4 and abs(swapped - expected) < 1e-4:
+            raise Hint(f"{what}: you gave {got:.4f}, expected {expected:.4f}: alpha and beta are swapped. alpha "
+                       "weights the false positives, beta the false negatives (the missed tumour pixels).")
+        if abs(got - expected) > 1e-4:
+            raise Hint(f"{what} (alpha={alpha}, beta={beta}): expected {expected:.4f}, you gave {got:.4f}. "
+                       "Tversky = TP / (TP + alpha FP + beta FN), with SMOOTH so that two empty masks give 1.0.")
+
+
+@exercise_check("Learning rate, steps and warm-up of the U-Net job")
+def check_unet_settings(unet_settings):
+    """unet_settings(base_lr, n_train, batch_per_rank, ranks, warmup_epochs) ->
+    (learning_rate, steps_per_epoch, warmup_steps)."""
+    for base_lr, n_train, batch, ranks, warmup in ((0.002, 1000, 16, 1, 1.0), (0.002, 1000, 16, 2, 1.0),
+                                                   (0.002, 1000, 16, 4, 2.0), (0.001, 3489, 8, 3, 0.5)):
+        where = f"unet_settings({base_lr}, {n_train}, {batch}, {ranks}, {warmup})"
+        lr, steps, warmup_steps = unet_settings(base_lr, n_train, batch, ranks, warmup)
+        expected_steps = n_train // (batch * ranks)
+        if ranks > 1 and abs(lr - base_lr / ranks) < 1e-12:
+            raise Hint(f"{where} gave learning rate {lr:g}: you divided. The averaged gradient of a {ranks} times "
+                       "larger batch is less noisy, so take a larger step: base_lr * ranks.")
+        if abs(lr - base_lr * ranks) > 1e-12:
+            raise Hint(f"{where} gave learning rate {lr:g}, expected base_lr * ranks = {base_lr * ranks:g}.")
+        if steps != expected_steps:
+            raise Hint(f"{where} gave {steps} steps per epoch, expected n_train // (batch_per_rank * ranks) = "
+                       f"{expected_steps}: a step consumes a batch on every rank, and rounding up would leave "
+                       "the last step short on some rank.")
+        if warmup_steps != int(warmup * expected_steps):
+            raise Hint(f"{where} gave {warmup_steps} warm-up steps, expected int(warmup_epochs * steps_per_epoch) "
+                       f"= {int(warmup * expected_steps)}: the warm-up is counted in this job's steps.")
