@@ -10,6 +10,7 @@ PYTEST_NBVAL = --nbval --nbval-kernel-name $(KERNEL) --nbval-sanitize-with tests
 ONE_CPU = $(shell $(PY) -c "import os; print(min(os.sched_getaffinity(0)))")
 
 .PHONY: setup lab test lint unit notebooks notebooks-one-cpu exercises check-exercises cluster cluster-down
+.PHONY: bench
 
 setup:
 	bash tools/setup.sh
@@ -53,3 +54,8 @@ cluster: setup
 
 cluster-down:
 	$(PY) -m clusterkit.practice_cluster down
+
+# the performance report (README, "Performance report"): make bench RANKS="1 2 4" SIZE=smoke BENCH_ARGS=--readme
+SIZE ?= full
+bench: setup
+	$(PY) -m clusterkit.bench --size $(SIZE) $(if $(RANKS),--ranks $(RANKS)) $(BENCH_ARGS)

@@ -3,6 +3,7 @@
 Both libraries run on the same ranks, the same cores and the same buffers, one after the other for
 each size, so the comparison is side by side. Rank 0 prints `result=<bytes> <gloo s> <mpi s>`.
 """
+import argparse
 import time
 
 import torch
@@ -11,6 +12,10 @@ from mpi4py import MPI
 
 from clusterkit.torch_dist import init_distributed
 
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--sizes", nargs="+", type=int, default=[4 ** k * 4 for k in range(12)],
+                    help="message sizes in bytes, multiples of 4 (default: 4 B to 16 MiB, x4 each)")
+args = parser.parse_args()
 info = init_distributed(timeout=30)
 comm = MPI.COMM_WORLD
 size = info.world_size
@@ -40,7 +45,8 @@ def mpi_allreduce(tensor):
     comm.Allreduce(MPI.IN_PLACE, tensor.numpy())
 
 
-for count in [4 ** k for k in range(12)]:  # 1 to 4M floats: 4 bytes to 16 MiB
+for nbytes in args.sizes:
+    count = nbytes // 4
     timings = []
     for allreduce in (gloo_allreduce, mpi_allreduce):
         timings.append(seconds_per_call(allreduce, torch.ones(count)))
@@ -48,5 +54,5 @@ for count in [4 ** k for k in range(12)]:  # 1 to 4M floats: 4 bytes to 16 MiB
         allreduce(check)
         assert torch.all(check == size), f"{allreduce.__name__} summed wrong"
     if info.rank == 0:
-        print(f"result={count * 4} {timings[0]:.3e} {timings[1]:.3e}", flush=True)
+        print(f"result={nbytes} {timings[0]:.3e} {timings[1]:.3e}", flush=True)
 dist.destroy_process_group()
