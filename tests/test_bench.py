@@ -11,7 +11,7 @@ import pytest
 from clusterkit.bench import report
 from clusterkit.bench.published import Published
 from clusterkit.bench.rows import ROWS, Figure, Row, heat_steps
-from clusterkit.bench.stats import interleaved, paired_ratios, summarize
+from clusterkit.bench.stats import CpuClock, interleaved, paired_ratios, summarize
 from clusterkit.environment import REPO_ROOT
 
 
@@ -109,6 +109,7 @@ def test_smoke_run_writes_the_table_the_json_and_the_plots(tmp_path):
     assert len(result["load_before"]) == len(result["load_after"]) == 3
     for row in result["rows"]:
         assert len(row["load_before"]) == len(row["load_after"]) == 3, row["key"]
+        assert 0.0 <= row["others_cpu_share"] <= 1.0, row["key"]
         assert row["figures"] or row["quoted"] or row["unavailable"], f"{row['key']}: no figure and no reason"
         for figure in row["figures"]:
             assert figure["repeats"] == len(figure["values"]) >= 2, (row["key"], figure["name"])
@@ -122,3 +123,19 @@ def test_smoke_run_writes_the_table_the_json_and_the_plots(tmp_path):
     for plot in result["plots"]:
         assert (tmp_path / plot).stat().st_size > 1000
     assert len(result["plots"]) == sum(1 for row in result["rows"] if row["figures"])
+
+
+def test_others_share_is_busy_time_not_spent_by_this_process_tree():
+    before = CpuClock(wall=0.0, busy=10.0, own=4.0, cpus=2)
+    assert before.others_share(CpuClock(wall=10.0, busy=25.0, own=9.0, cpus=2)) == pytest.approx(0.5)  # 10 of 20 s
+    assert before.others_share(CpuClock(wall=10.0, busy=15.0, own=9.0, cpus=2)) == 0.0   # all of it the tree's own
+
+
+def test_a_child_that_burns_cpu_counts_as_this_tree_not_as_others():
+    before = CpuClock.now()
+    subprocess.run([sys.executable, "-c", "import time\nend = time.process_time() + 0.5\n"
+                    "while time.process_time() < end: pass"], check=True)
+    after = CpuClock.now()
+    assert after.own - before.own >= 0.45
+    assert after.busy > before.busy
+    assert 0.0 <= before.others_share(after) <= 1.0

@@ -23,10 +23,11 @@ from ..runner import MpiResult, horovodrun, mpirun
 from ..topology import local_topology
 from . import published
 from .published import Published
-from .stats import Summary, interleaved, load_average, paired_ratios, summarize
+from .stats import CpuClock, Summary, interleaved, load_average, paired_ratios, summarize
 
 BENCH_SCRIPTS = REPO_ROOT / "bench"
 SOLUTIONS = REPO_ROOT / "solutions"
+OTHERS_MATTER = 0.1  # other processes using 10% of the CPUs' time during a row: its figures are disturbed
 SHORTFALL = 0.8  # a figure below 80% of its ideal is "well short": the row must say why, from measurements
 JOB_TIMEOUT = 600.0
 # bytes one heat_step moves per grid point: domain.heat_step makes 9 NumPy passes over the grid (copy, 3 sums
@@ -85,6 +86,7 @@ class Row:
     unavailable: str | None = None
     load_before: list[float] = field(default_factory=list)
     load_after: list[float] = field(default_factory=list)
+    others_cpu_share: float = 0.0  # of the owned CPUs' time during the row, used by processes outside the bench
     seconds: float = 0.0
 
     def add(self, *args, **kwargs) -> Figure:
@@ -96,7 +98,8 @@ class Row:
         return {"key": self.key, "title": self.title, "figures": [f.as_dict() for f in self.figures],
                 "quoted": [q.as_dict() for q in self.quoted], "why": self.why, "notes": self.notes,
                 "plot": self.plot, "unavailable": self.unavailable, "load_before": self.load_before,
-                "load_after": self.load_after, "seconds": round(self.seconds, 1)}
+                "load_after": self.load_after, "others_cpu_share": round(self.others_cpu_share, 3),
+                "seconds": round(self.seconds, 1)}
 
 
 @dataclass
@@ -154,16 +157,16 @@ def by_rank_count(rank_counts: list[int], repeats: int, run: Callable[[int], obj
     return interleaved({n: partial(run, n) for n in rank_counts}, repeats)
 
 
-def load_reason(row: Row, cores: int) -> str | None:
-    """The load average around the row, when other processes were using the cores."""
-    busiest = max(row.load_before[0], row.load_after[0] - cores)  # after: minus the row's own ranks at most
-    if busiest < 0.5:
+def load_reason(row: Row) -> str | None:
+    """What other processes took of the CPUs while the row ran, when it was enough to matter (measured: the
+    CPUs' busy time from /proc/stat minus the bench's own processes' CPU time; the load average alone would
+    count the bench's own ranks of the row before)."""
+    if row.others_cpu_share < OTHERS_MATTER:
         return None
-    return (f"the machine was busy: load average (1 min) {row.load_before[0]:.1f} before and "
-            f"{row.load_after[0]:.1f} after the row, on {cores} core(s); every step waits for the slowest rank")
+    return (f"other processes used {row.others_cpu_share:.0%} of the CPUs' time while this row ran (load average "
+            f"{row.load_before[0]:.1f} before, {row.load_after[0]:.1f} after): the timed code took turns with them, "
+            "and a job of several ranks waits for the slowest one at every step")
 
-
-# --- the rows -----------------------------------------------------------------------------------------------------
 
 def memory(bench: Bench, row: Row) -> None:
     """STREAM-like copy bandwidth on one core and on every core: the ceiling of memory-bound kernels."""
@@ -487,15 +490,16 @@ def measure(key: str, bench: Bench) -> Row:
     """Run one row; a row that cannot run on this machine says why instead of ending the report."""
     title, function = ROWS[key]
     row = Row(key, title, load_before=load_average())
-    started = time.perf_counter()
+    started, clock = time.perf_counter(), CpuClock.now()
     try:
         function(bench, row)
     except Exception as error:  # noqa: BLE001 - the report goes on; the row records what stopped it
         row.unavailable = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
     row.seconds = time.perf_counter() - started
     row.load_after = load_average()
+    row.others_cpu_share = clock.others_share(CpuClock.now())
     short = [f for f in row.figures if f.well_short or f.short_of_published]
-    if short and (reason := load_reason(row, bench.cores)):
+    if short and (reason := load_reason(row)):
         row.why.insert(0, reason)
     elif short and not row.why:
         row.why.append(f"{len(short)} figure(s) below 80% of the ideal or published figure; this run measured "

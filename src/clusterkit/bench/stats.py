@@ -5,7 +5,9 @@ back), so a slow minute of the machine slows both sides of it instead of one.
 """
 from __future__ import annotations
 
+import os
 import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -63,3 +65,29 @@ def load_average() -> list[float]:
     """The machine's load average over 1, 5 and 15 minutes (runnable processes), from /proc/loadavg."""
     with open("/proc/loadavg") as file:
         return [float(field) for field in file.read().split()[:3]]
+
+
+@dataclass(frozen=True)
+class CpuClock:
+    """CPU seconds spent so far on the CPUs this process may use, by everything and by this process tree."""
+    wall: float
+    busy: float   # all processes, from /proc/stat (user, nice, system, irq, softirq, steal)
+    own: float    # this process and the children it has waited for (mpirun, its ranks, the benchmarks)
+    cpus: int
+
+    @classmethod
+    def now(cls) -> CpuClock:
+        owned = {f"cpu{cpu}" for cpu in os.sched_getaffinity(0)}
+        tick = os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat") as file:
+            lines = [line.split() for line in file if line.split()[0] in owned]
+        busy = sum(int(f[1]) + int(f[2]) + int(f[3]) + int(f[6]) + int(f[7]) + int(f[8]) for f in lines) / tick
+        times = os.times()
+        own = times.user + times.system + times.children_user + times.children_system
+        return cls(time.monotonic(), busy, own, len(owned))
+
+    def others_share(self, later: CpuClock) -> float:
+        """The share of these CPUs' time that processes outside this tree used between self and later."""
+        capacity = (later.wall - self.wall) * self.cpus
+        others = (later.busy - self.busy) - (later.own - self.own)
+        return min(max(others / capacity, 0.0), 1.0) if capacity > 0 else 0.0
