@@ -80,7 +80,7 @@ def test_heat_steps_keep_the_work_per_run_about_constant():
 def test_readme_section_is_replaced_between_its_markers(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\nrest\n")
-    report.update_readme(readme, f"{report.README_BEGIN}\nnew table\n{report.README_END}")
+    report.update_readme(readme, "new table")
     assert readme.read_text() == f"intro\n{report.README_BEGIN}\nnew table\n{report.README_END}\nrest\n"
     readme.write_text("no markers")
     with pytest.raises(ValueError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 from clusterkit.course import MODULES  # noqa: E402
 from clusterkit.solutions import module_exercises  # noqa: E402
+from clusterkit.tables import replace_between  # noqa: E402
 
 # the learner's time, an estimate: reading and running the notebook, plus each exercise
 READING_MINUTES, MINUTES_PER_EXERCISE = 10, 10
@@ -106,13 +106,6 @@ def _measured_on(rows: list[Notebook]) -> str:
             "Expect other figures on yours.")
 
 
-def replace_between(text: str, name: str, table: str) -> str:
-    pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"no <!-- {name}:begin --> ... <!-- {name}:end --> markers")
-    return pattern.sub(lambda m: m[1] + table + "\n" + m[2], text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a table is out of date")
@@ -122,7 +115,10 @@ def main() -> int:
     for path, name, table in [(ROOT / "README.md", "notebooks", readme_table(rows)),
                               (ROOT / "INSTRUCTORS.md", "agenda", agenda_table(rows))]:
         text = path.read_text()
-        new = replace_between(text, name, table)
+        try:
+            new = replace_between(text, name, table)
+        except ValueError as error:
+            raise SystemExit(f"{path.name}: {error}") from None
         if new != text:
             stale.append(path.name)
             if not args.check:

@@ -1,6 +1,7 @@
-"""Plain text tables for printing results in a cell."""
+"""Plain text tables for printing results in a cell, and the generated sections of the course's Markdown files."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -16,3 +17,12 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["  ".join(value.rjust(width) for value, width in zip(row, widths)) for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def replace_between(text: str, name: str, content: str) -> str:
+    """`text` with the lines between `<!-- name:begin -->` and `<!-- name:end -->` replaced by `content`
+    (a section of README.md or INSTRUCTORS.md that a tool writes); ValueError when the markers are missing."""
+    pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no <!-- {name}:begin --> ... <!-- {name}:end --> markers")
+    return pattern.sub(lambda m: m[1] + content + "\n" + m[2], text)

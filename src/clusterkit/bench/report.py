@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import textwrap
 from pathlib import Path
 
+from ..tables import replace_between
 from .rows import Figure, Row
 
-README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+README_SECTION = "bench"
+README_BEGIN, README_END = f"<!-- {README_SECTION}:begin -->", f"<!-- {README_SECTION}:end -->"
 HEADERS = ["row", "figure", "median", "spread (min-max)", "n", "ideal", "published figure", "load 1 min before/after"]
 
 
@@ -107,12 +108,12 @@ def plot_row(row: Row, path: Path, cores: int) -> Path:
 
 
 def readme_section(report: dict, table_text: str, latest: Path) -> str:
-    """What the README shows between its bench markers: when, where, how, and the table."""
+    """What the README shows between its bench markers (they stay): when, where, how, and the table."""
     folder = f"{latest.parent.name}/{latest.name}"
-    return (f"{README_BEGIN}\nLatest full run: {report['started'][:10]}, on {report['machine']}: "
+    return (f"Latest full run: {report['started'][:10]}, on {report['machine']}: "
             f"`make bench`, {report['wall_seconds'] / 60:.1f} min, ranks {report['ranks']}, load average (1 min) "
             f"{report['load_before'][0]:.2f} before and {report['load_after'][0]:.2f} after. Raw results and plots: "
-            f"[`{folder}/`]({folder}/).\n\n{table_text}\n{README_END}")
+            f"[`{folder}/`]({folder}/).\n\n{table_text}")
 
 
 def publish(json_path: Path, plots: list[Path], latest: Path) -> None:
@@ -125,8 +126,4 @@ def publish(json_path: Path, plots: list[Path], latest: Path) -> None:
 
 
 def update_readme(readme: Path, section: str) -> None:
-    text = readme.read_text()
-    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{readme.name} has no {README_BEGIN} ... {README_END} markers")
-    readme.write_text(pattern.sub(lambda _: section, text))
+    readme.write_text(replace_between(readme.read_text(), README_SECTION, section))
