@@ -6,10 +6,14 @@ PORT   ?= 8888
 KERNEL  = $(shell $(PY) -c "from clusterkit.course import KERNEL_NAME; print(KERNEL_NAME)")
 PYTEST_NBVAL = --nbval --nbval-kernel-name $(KERNEL) --nbval-sanitize-with tests/sanitize.cfg \
                --nbval-cell-timeout 900 --timeout 1800
+# every run ends with its slowest tests and the time per group (tests/conftest.py), so a slowdown shows in the log
+DURATIONS = --durations=30 --durations-min=1
+# what `make check` leaves out (pyproject.toml lists the marks)
+HEAVY = notebook or mpi or cluster or browser or bench
 # the first CPU this process may use: the one-CPU run works inside an allocation or container too
 ONE_CPU = $(shell $(PY) -c "import os; print(min(os.sched_getaffinity(0)))")
 
-.PHONY: setup lab test lint unit notebooks notebooks-one-cpu exercises check-exercises cluster cluster-down
+.PHONY: setup lab test check lint unit notebooks notebooks-one-cpu exercises check-exercises cluster cluster-down
 .PHONY: bench
 
 setup:
@@ -23,23 +27,28 @@ test: export CLUSTERKIT_OFFLINE = 1
 test: setup lint
 	bash tools/setup_cluster.sh
 	bash tools/setup_browser.sh
-	$(PY) -m pytest tests solutions $(PYTEST_NBVAL) -v
+	$(PY) -m pytest tests solutions $(PYTEST_NBVAL) $(DURATIONS) -v
 	$(MAKE) --no-print-directory notebooks-one-cpu
+
+# the contributor's fast lane (under 3 minutes): lint, exercises in sync, the tests that need no notebook,
+# MPI job, cluster, browser or bench. Any other subset: $(PY) -m pytest tests -m "mpi and not cluster"
+check: setup lint check-exercises
+	$(PY) -m pytest tests -q -m "not ($(HEAVY))" $(DURATIONS)
 
 # pieces of `make test`, for working on the course
 lint:
 	$(VENV)/bin/ruff check .
 
 unit:
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q $(DURATIONS)
 
 notebooks:
-	$(PY) -m pytest solutions $(PYTEST_NBVAL) -v
+	$(PY) -m pytest solutions $(PYTEST_NBVAL) $(DURATIONS) -v
 
 # modules 01 and 02 again with the process limited to one CPU (a 1-core allocation or container):
 # their outputs must not depend on the cores a machine has
 notebooks-one-cpu:
-	taskset -c $(ONE_CPU) $(PY) -m pytest solutions/01_parallelism solutions/02_daal4py $(PYTEST_NBVAL) -v
+	taskset -c $(ONE_CPU) $(PY) -m pytest solutions/01_parallelism solutions/02_daal4py $(PYTEST_NBVAL) $(DURATIONS) -v
 
 exercises:
 	$(PY) tools/make_exercises.py

@@ -3,6 +3,7 @@ of their last execution (tools/agenda.py), and are up to date."""
 import subprocess
 import sys
 
+from clusterkit.course import NOTEBOOKS_BUDGET_SECONDS
 from clusterkit.environment import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "tools"))
@@ -14,6 +15,16 @@ def test_every_solution_notebook_carries_its_measured_run_time():
     assert len(rows) == len(list((REPO_ROOT / "solutions").glob("*/*.ipynb")))
     unmeasured = [f"{r.module}/{r.name}" for r in rows if r.seconds is None or not r.executed_on]
     assert not unmeasured, f"execute them with tools/execute_solutions.py: {unmeasured}"
+
+
+def test_the_notebooks_fit_the_suites_time_budget():
+    rows = sorted(agenda.notebooks(), key=lambda r: -(r.seconds or 0))
+    total = sum(r.seconds or 0 for r in rows)
+    slowest = ", ".join(f"{r.module}/{r.name} {r.seconds} s" for r in rows[:3])
+    assert total <= NOTEBOOKS_BUDGET_SECONDS, (
+        f"the solution notebooks take {total} s (Restart & Run All, as recorded), over the budget of "
+        f"{NOTEBOOKS_BUDGET_SECONDS} s (clusterkit.course.NOTEBOOKS_BUDGET_SECONDS): shorten a notebook (the "
+        f"slowest: {slowest}) before adding one, and re-execute it with tools/execute_solutions.py")
 
 
 def test_the_tables_are_up_to_date():

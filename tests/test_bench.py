@@ -93,6 +93,7 @@ def test_the_readme_carries_a_table_of_a_full_run():
     assert "Latest full run:" in section and "| row | figure | median" in section
 
 
+@pytest.mark.bench
 def test_smoke_run_writes_the_table_the_json_and_the_plots(tmp_path):
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "clusterkit.bench", "--size", "smoke", "--out", str(tmp_path)],

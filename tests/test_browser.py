@@ -29,6 +29,8 @@ from clusterkit.environment import REPO_ROOT
 from clusterkit.reaper import session_members
 from clusterkit.torch_dist import free_port
 
+pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.mpi]
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (tools/setup_browser.sh installs Debian's chromium where apt-get runs as "

@@ -3,6 +3,8 @@ import pytest
 
 from conftest import course_kernel
 
+pytestmark = [pytest.mark.notebook]
+
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):

@@ -1,8 +1,10 @@
-"""Exercise notebooks executed as a learner would, in a learner's copy of the module folder:
+"""Exercise notebooks executed as a learner would, in a learner's copy of the module folder: unfilled, with the
+artefacts of real solution runs left in the copy's runs/ folder, no check that depends on the learner's work
+passes (the checks reject files an earlier run left behind).
 
-- filled with their solutions' code (what `%solution` loads), every check passes, in every exercise notebook;
-- unfilled, with the artefacts of those solution runs left in the copy's runs/ folder, no check that
-  depends on the learner's work passes (the checks reject files an earlier run left behind).
+That every check passes once filled is proven without running the notebooks twice: a filled exercise folder is
+the solution folder, file by file and code cell by code cell (tests/test_solutions.py), and every solution
+notebook runs under nbval in `make test`, where a failing check raises and fails its cell.
 """
 import json
 import shutil
@@ -12,14 +14,11 @@ import pytest
 from nbclient import NotebookClient
 
 from clusterkit import solutions as sol
-from clusterkit.course import KERNEL_NAME, MODULES
+from clusterkit.course import KERNEL_NAME
 from clusterkit.environment import REPO_ROOT
 
-# Module 05's notebook is left out: its job scripts find the course from their own folder, so they run only
-# in the repository (its one exercise is proven equal to the solution by tests/test_solutions.py, and the
-# solution notebook runs under nbval).
-EXERCISE_NOTEBOOKS = [f"{module}/{path.name}" for module in MODULES if module != "05_clusters"
-                      for path in sorted((REPO_ROOT / module).glob("*.ipynb"))]
+pytestmark = [pytest.mark.notebook, pytest.mark.mpi]
+
 # the exercise notebooks whose checks read files the learner's run writes, and those checks
 ARTIFACT_NOTEBOOKS = ["02_daal4py/02_distributed_kmeans_quantization.ipynb",
                       "02_daal4py/04_distributed_linear_regression.ipynb"]
@@ -61,37 +60,22 @@ def execute(notebook_path) -> list[tuple[list[str], str, list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def filled_modules(tmp_path_factory):
-    """module -> its filled learner copy (made on first use)."""
-    copies = {}
-
-    def copy_of(module):
-        if module not in copies:
-            copies[module] = learner_copy(tmp_path_factory.mktemp("filled") / module, module, filled=True)
-        return copies[module]
-
-    return copy_of
-
-
-@pytest.mark.parametrize("notebook", EXERCISE_NOTEBOOKS)
-def test_filled_exercise_notebook_passes_every_check(notebook, filled_modules):
-    module, name = notebook.split("/")
-    cells = execute(filled_modules(module) / name)
-    checks = [text for _, text, _ in cells if "PASS:" in text or "FAIL:" in text]
-    assert all("FAIL:" not in text for text in checks), "\n".join(checks)
-    unexpected = [errors for tags, _, errors in cells if errors and "raises-exception" not in tags]
-    assert not unexpected, unexpected
-    exercises = [e for e in sol.module_exercises(REPO_ROOT / module) if e.source.name == name]
-    if exercises:  # a notebook with exercises of its own has a check that passed for each
-        assert sum(text.count("PASS:") for text in checks) >= len(exercises), checks
+def solved_runs(tmp_path_factory):
+    """The runs/ folder of a filled learner copy of module 02 after its artefact notebooks ran: real solution
+    artefacts (quantized images, palettes, CSV blocks), each check of them passing."""
+    folder = learner_copy(tmp_path_factory.mktemp("filled") / "02_daal4py", "02_daal4py", filled=True)
+    for notebook in ARTIFACT_NOTEBOOKS:
+        cells = execute(folder / notebook.split("/")[1])
+        shown = "\n".join(text for _, text, _ in cells)
+        unexpected = [errors for tags, _, errors in cells if errors and "raises-exception" not in tags]
+        assert "FAIL:" not in shown and not unexpected, (notebook, unexpected, shown[-2000:])
+    return folder / "runs"
 
 
-def test_unfilled_exercises_pass_no_check_on_files_a_solution_run_left(filled_modules, tmp_path):
-    """Runs after the filled notebooks of module 02 (above), whose runs/ holds real solution artefacts."""
-    solved = filled_modules("02_daal4py")
-    assert (solved / "runs" / "quantize_2_ranks").is_dir(), "the filled 02 notebooks did not run first"
+def test_unfilled_exercises_pass_no_check_on_files_a_solution_run_left(solved_runs, tmp_path):
+    assert (solved_runs / "quantize_2_ranks").is_dir(), "the filled 02 notebooks wrote no quantized image"
     folder = learner_copy(tmp_path / "02_daal4py", "02_daal4py", filled=False)
-    shutil.copytree(solved / "runs", folder / "runs")  # the solution runs' image, palette and CSV files
+    shutil.copytree(solved_runs, folder / "runs")  # the solution runs' image, palette and CSV files
     shown = "\n".join(text for notebook in ARTIFACT_NOTEBOOKS
                       for _, text, _ in execute(folder / notebook.split("/")[1]))
     for title in ARTIFACT_CHECKS:

@@ -116,6 +116,7 @@ def run_quantize(tmp_path, *args, n=2):
                      echo=False, cwd=tmp_path)
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("case, message", [
     ("missing", "error: no image file at 'missing.jpg'"),
     ("gray", "error: 'gray.png' is a grayscale image"),
@@ -138,6 +139,7 @@ def test_quantize_stops_every_rank_on_bad_input(tmp_path, case, message):
     assert "(error code 2)" in str(failure.value)
 
 
+@pytest.mark.mpi
 def test_linreg_files_stops_on_header_and_on_missing_partition(tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(100, 3)), rng.normal(size=100)
@@ -151,12 +153,14 @@ def test_linreg_files_stops_on_header_and_on_missing_partition(tmp_path):
         ck.mpirun(SCRIPTS / "linreg_files.py", tmp_path, n=2, timeout=120, echo=False)
 
 
+@pytest.mark.mpi
 def test_linreg_scaling_refuses_more_ranks_than_rows():
     with pytest.raises(ck.MpiJobFailed, match="2 ranks share 1 rows"):
         ck.mpirun(SCRIPTS / "linreg_scaling.py", "--total-rows", 1, "--rows-per-rank", 10, n=2,
                   timeout=120, echo=False)
 
 
+@pytest.mark.mpi
 def test_quantize_on_1_and_2_ranks_agree_and_passes_its_checks(tmp_path, rgb_path):
     outputs = {}
     for n in (1, 2):
@@ -484,6 +488,7 @@ def test_whole_node_rank_default_is_the_cores_this_process_owns(capsys):
             daal4py.check_whole_node_rank(job_output([str(owned.cpu_ids[0])], len(owned.cpus)))
 
 
+@pytest.mark.mpi
 def test_whole_node_rank_accepts_a_real_single_rank_job(capsys):
     result = ck.mpirun(SCRIPTS / "threads_vs_ranks.py", "--repeats", 1, n=1, timeout=120, echo=False)
     daal4py.check_whole_node_rank(result)

@@ -321,6 +321,7 @@ def test_oneccl_is_built_or_the_setup_said_why():
     assert reason is None or horovod_env.CCL_UNAVAILABLE_FILE.exists(), reason
 
 
+@pytest.mark.mpi
 def test_gloo_launcher_runs_ranks_on_loopback_and_parses_prefixed_lines(tmp_path):
     script = tmp_path / "gloo_sum.py"
     script.write_text("import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\nimport horovod.tensorflow as hvd\n"
@@ -343,6 +344,7 @@ def train(*args, n=2, timeout=120):
     return ck.mpirun("train_keras.py", *args, n=n, genv=horovod_env.RANK_ENV, cwd=SCRIPTS, timeout=timeout, echo=False)
 
 
+@pytest.mark.mpi
 def test_rank_dying_mid_training_ends_the_job_with_a_clear_message(tmp_path):
     # hydra ends the job as soon as one rank exits without MPI_Finalize: it kills the survivors (signal 9)
     drill = r"(?s)fault drill: rank 1 exits abruptly after epoch 1.*KILLED BY SIGNAL: 9"
@@ -351,11 +353,13 @@ def test_rank_dying_mid_training_ends_the_job_with_a_clear_message(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.index")) == ["epoch-001.index"]
 
 
+@pytest.mark.mpi
 def test_more_ranks_than_samples_is_refused(tmp_path):
     with pytest.raises(ck.MpiJobFailed, match=r"1 training samples cannot be split over 2 ranks"):
         train("--train-limit", "1")
 
 
+@pytest.mark.mpi
 def test_corrupt_and_stale_checkpoints_are_explained(tmp_path):
     train("--epochs", "1", "--train-limit", "1024", "--batch", "64", "--ckpt-dir", tmp_path)
     with pytest.raises(ck.MpiJobFailed, match=r"newest checkpoint is from epoch 1, and --epochs is 1.*--fresh-start"):

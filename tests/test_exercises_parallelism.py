@@ -48,17 +48,20 @@ def spmd_job(tmp_path, body: str):
 SHARE = "partial = sum(i * i for i in range(comm.rank, n, comm.size))\n"
 
 
+@pytest.mark.mpi
 def test_spmd_sum_right_script_passes(tmp_path):
     runs = spmd_job(tmp_path, SHARE + "total = comm.allreduce(partial)\n"
                               "if comm.rank == 0:\n    print(f'total={total}')\n")
     px.check_spmd_sum(runs, 50)
 
 
+@pytest.mark.mpi
 def test_the_solution_script_passes():
     runs = {ranks: ck.mpirun(SCRIPTS / "spmd_sum.py", 1000, n=ranks, echo=False, timeout=60) for ranks in (2, 4)}
     px.check_spmd_sum(runs, 1000)
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("body, hint", [
     ("total = comm.allreduce(sum(i * i for i in range(n)))\nif comm.rank == 0:\n    print(f'total={total}')\n",
      "2 x the right one: every rank added up ALL"),
@@ -275,11 +278,13 @@ def where(n=1, **genv):
     return ck.mpirun(SCRIPTS / "where_am_i.py", n=n, genv=genv, echo=False, timeout=60)
 
 
+@pytest.mark.mpi
 def test_hybrid_layout_passes_with_omp_domain():
     cores = ck.local_topology().n_cores
     px.check_hybrid_layout(where(I_MPI_PIN_DOMAIN="omp", OMP_NUM_THREADS=cores))
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("n, genv, hint", [
     (2, {"OMP_NUM_THREADS": 1}, "shows 2 ranks"),
     (1, {}, "OMP_NUM_THREADS is not set"),
@@ -289,6 +294,7 @@ def test_hybrid_layout_wrong_settings_get_their_hint(n, genv, hint):
         px.check_hybrid_layout(where(n, **genv))
 
 
+@pytest.mark.mpi
 def test_hybrid_layout_too_few_threads_is_named():
     if ck.local_topology().n_cores < 2:
         pytest.skip("one thread is the right number on 1 core")
@@ -296,6 +302,7 @@ def test_hybrid_layout_too_few_threads_is_named():
         px.check_hybrid_layout(where(1, I_MPI_PIN_DOMAIN="node", OMP_NUM_THREADS=1))
 
 
+@pytest.mark.mpi
 def test_hybrid_layout_narrow_domain_is_named():
     if ck.local_topology().n_cores < 2:
         pytest.skip("needs at least 2 cores")

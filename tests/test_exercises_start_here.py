@@ -9,11 +9,13 @@ from clusterkit.topology import parse_cpuinfo
 SCRIPT = REPO_ROOT / "solutions" / "01_parallelism" / "start_here_ranks.py"
 
 
+@pytest.mark.mpi
 def test_four_ranks_pass(capsys):
     check_four_ranks(mpirun(SCRIPT, n=4, echo=False, timeout=60))
     assert capsys.readouterr().out == "PASS: Launch four ranks and read their pinning\n"
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("kwargs,hint", [
     ({"n": 2}, "the job ran 2 rank(s): ask mpirun for four with n=4"),
     ({"n": 4, "debug": None}, "no pinning table was printed"),

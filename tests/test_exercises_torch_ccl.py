@@ -169,6 +169,7 @@ def test_check_bus_bandwidth():
 
 # --- faults: a clear error within the time-out, never a hang --------------------------------------
 
+@pytest.mark.mpi
 def test_busy_master_port_is_named():
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -178,11 +179,13 @@ def test_busy_master_port_is_named():
             ck.mpirun(HELLO, n=2, genv={"MASTER_PORT": port}, timeout=90, echo=False)
 
 
+@pytest.mark.mpi
 def test_world_size_mismatch_under_mpirun_is_named():
     with pytest.raises(ck.MpiJobFailed, match="world-size mismatch: WORLD_SIZE=3 was set, but mpirun started"):
         ck.mpirun(HELLO, n=2, genv={"WORLD_SIZE": 3}, timeout=90, echo=False)
 
 
+@pytest.mark.mpi
 def test_missing_rank_times_out_with_a_clear_error():
     """torchrun-style variables promise 2 ranks, only one comes: the rendezvous gives up after 3 s."""
     env = dict(os.environ, RANK="0", WORLD_SIZE="2", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
@@ -193,6 +196,7 @@ def test_missing_rank_times_out_with_a_clear_error():
     assert "timed out after 3 s (only 1 of 2 ranks arrived)" in done.stderr
 
 
+@pytest.mark.mpi
 def test_rank_that_dies_ends_the_job(tmp_path):
     script = tmp_path / "dies.py"
     script.write_text(textwrap.dedent("""

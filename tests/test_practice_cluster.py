@@ -27,6 +27,8 @@ from clusterkit.environment import REPO_ROOT
 
 from conftest import host_snapshot, snapshot_difference
 
+pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
+
 JOBS = REPO_ROOT / "solutions" / "05_clusters"
 PROGRAMS = REPO_ROOT / "solutions"
 

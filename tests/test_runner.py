@@ -16,6 +16,7 @@ def script(tmp_path):
     return write
 
 
+@pytest.mark.mpi
 def test_two_ranks_stream_output_and_pinning(script, capsys):
     # one write per line: unbuffered print() writes the text and the newline separately, and the pieces
     # of two ranks can interleave even with -ordered-output (course scripts print from rank 0 only)
@@ -31,6 +32,7 @@ def test_two_ranks_stream_output_and_pinning(script, capsys):
     assert result.returncode == 0 and result.seconds > 0
 
 
+@pytest.mark.mpi
 def test_value_reads_last_key_and_explains_missing(script):
     result = mpirun(script('if comm.rank == 0:\n    print("loss=0.5")\n    print("loss: 0.25")\n'),
                     n=2, echo=False, timeout=60)
@@ -45,6 +47,7 @@ def test_values_read_lines_that_horovodrun_prefixed_with_the_rank():
     assert result.values("loss") == ["0.5", "0.75"]
 
 
+@pytest.mark.mpi
 def test_exception_on_one_rank_ends_the_job_with_its_rank(script):
     body = 'if comm.rank == 1:\n    raise ValueError("bad shard")\ncomm.Barrier()\n'
     with pytest.raises(MpiJobFailed, match="rank 1 called MPI_Abort") as failure:
@@ -52,12 +55,14 @@ def test_exception_on_one_rank_ends_the_job_with_its_rank(script):
     assert "ValueError: bad shard" in str(failure.value)
 
 
+@pytest.mark.mpi
 def test_killed_rank_is_reported(script):
     body = 'import os, signal\nif comm.rank == 1:\n    os.kill(os.getpid(), signal.SIGKILL)\ncomm.Barrier()\n'
     with pytest.raises(MpiJobFailed, match=r"rank 1 \(pid \d+ on \S+\) ended badly: killed by signal: 9"):
         mpirun(script(body), n=2, echo=False, timeout=60)
 
 
+@pytest.mark.mpi
 def test_deadlock_is_killed_at_the_timeout(script, tmp_path):
     body = ('import os\n'
             f'open(r"{tmp_path}/pid" + str(comm.rank), "w").write(str(os.getpid()))\n'
@@ -77,6 +82,7 @@ def process_state(pid):
         return "gone"
 
 
+@pytest.mark.mpi
 def test_check_false_returns_failed_result(script):
     result = mpirun(script("import sys\nsys.exit(0 if comm.rank else 0)\n"), n=1, echo=False, check=False)
     assert result.returncode == 0

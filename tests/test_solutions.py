@@ -2,6 +2,7 @@
 and the magic works in a real kernel (a notebook exercise replaces the cell; a script exercise is written)."""
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,6 +60,35 @@ def test_every_exercise_filled_with_its_solution_is_the_solution(module):
         if not exercise.is_symlink():
             body = exercise.read_text().split("\n", 1)[1]  # after the GENERATED header
             assert sol.fill(body, by_task)[0] == script.read_text(), exercise
+    for other in tracked(f"solutions/{module}"):
+        if other.suffix not in (".ipynb", ".py"):  # job scripts, shell files: the same bytes
+            assert (REPO_ROOT / module / other.name).read_bytes() == other.read_bytes(), other
+
+
+def tracked(folder: str) -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", folder], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    return [REPO_ROOT / line for line in listed.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_learners_module_folder_holds_the_solution_folders_files(module):
+    """So the solution notebook, run under nbval in its folder, runs what the filled exercise runs in its own."""
+    assert [p.name for p in tracked(module)] == [p.name for p in tracked(f"solutions/{module}")]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_exercise_has_a_passing_check_in_its_solutions_recorded_outputs(module):
+    """nbval re-runs these outputs: a check that fails raises, so the cell's recorded PASS lines come back."""
+    exercises = sol.module_exercises(REPO_ROOT / module)
+    shown = {}
+    for notebook in sorted((REPO_ROOT / "solutions" / module).glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        shown[notebook.name] = "".join("".join(o.get("text", "")) for c in cells if c["cell_type"] == "code"
+                                       for o in c["outputs"] if o["output_type"] == "stream")
+    for name, text in shown.items():
+        assert "FAIL:" not in text, f"{module}/{name} records a failed check"
+        own = [e for e in exercises if e.source.name == name]
+        assert text.count("PASS:") >= len(own), f"{module}/{name}: {len(own)} exercises, {text.count('PASS:')} PASS"
 
 
 def test_choose_by_number_or_words_and_say_what_is_wrong():
@@ -99,6 +129,7 @@ def kernel_in(exercise_folder):
         yield client
 
 
+@pytest.mark.notebook
 def test_the_magic_in_a_real_kernel(kernel_in, exercise_folder):
     shown = []
     kernel_in.execute_interactive("import clusterkit.exercises.daal4py\n%solution", timeout=60,

@@ -10,6 +10,8 @@ from jupyter_client import KernelManager
 from clusterkit.course import KERNEL_NAME
 from clusterkit.reaper import session_members
 
+pytestmark = [pytest.mark.notebook, pytest.mark.mpi]
+
 LONG_JOB = """\
 import time
 from mpi4py import MPI

@@ -46,6 +46,7 @@ def test_chunks_differ_by_at_most_one_and_cover_the_tensor():
 
 # --- real jobs: results and faults -------------------------------------------------------------------
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("n", [2, 3])
 def test_ring_equals_all_reduce_and_counts_its_bytes(n):
     """3 ranks: 4*3+3 = 15 numbers divide evenly, the checked sizes 1 and 100,003 do not."""
@@ -55,11 +56,13 @@ def test_ring_equals_all_reduce_and_counts_its_bytes(n):
     assert ring_sent == 2 * (n - 1) * nbytes // n and server_sent == (n - 1) * nbytes and worker_sent == nbytes
 
 
+@pytest.mark.mpi
 def test_uneven_split_is_said():
     job = ck.mpirun(SCRIPTS / "ring_allreduce.py", n=2, timeout=90, echo=False, cwd=SCRIPTS)
     assert "uneven: 11 numbers over 2 ranks, split into chunks of [6, 5]" in job.output
 
 
+@pytest.mark.mpi
 def test_shape_mismatch_is_named_on_every_rank():
     job = ck.mpirun(SCRIPTS / "ring_allreduce.py", "--mismatch", n=2, timeout=90, echo=False, check=False,
                     cwd=SCRIPTS)
@@ -68,12 +71,14 @@ def test_shape_mismatch_is_named_on_every_rank():
         assert f"rank 0 has (6,) torch.float32, but rank 1: (7,) torch.float32 (this is rank {rank})" in job.output
 
 
+@pytest.mark.mpi
 def test_a_stage_that_dies_mid_pipeline_ends_the_job():
     with pytest.raises(ck.MpiJobFailed, match=r"rank 1 \(pid \d+ on \S+\) ended badly: killed by signal: 9"):
         ck.mpirun(SCRIPTS / "pipeline.py", "--die-at-step", 2, "--steps", 5, n=2, timeout=90, echo=False,
                   cwd=SCRIPTS)
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("script, args, n, says", [
     ("pipeline.py", [], 3, "start it with n=2, not n=3"),
     ("pipeline.py", ["--micro-batches", 0], 2, "--micro-batches must be between 1 and --batch"),
@@ -84,6 +89,7 @@ def test_wrong_rank_counts_and_arguments_are_explained(script, args, n, says):
     assert job.returncode != 0 and says in job.output
 
 
+@pytest.mark.mpi
 def test_neuron_split_trains_like_one_process_on_a_short_run():
     one, two = (ck.mpirun(SCRIPTS / "model_parallel.py", "--steps", 20, n=n, timeout=120, echo=False, cwd=SCRIPTS)
                 for n in (1, 2))

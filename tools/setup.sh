@@ -13,7 +13,15 @@ HOROVOD_VERSION="0.28.1"
 BOOTSTRAP="pip==26.3 setuptools==84.2.1 wheel==0.48.0"
 started=$(date +%s)
 
-say() { printf '\n== %s\n' "$*"; }
+# each step's title and seconds, printed as a table at the end (and the step's time when the next one starts)
+steps=() step_title="" step_started=$started
+end_step() {
+  [ -n "$step_title" ] || return 0
+  local seconds=$(( $(date +%s) - step_started ))
+  steps+=("$(printf '%5d s  %s' "$seconds" "$step_title")")
+  echo "   ($step_title: ${seconds} s)"
+}
+say() { end_step; step_title="$*" step_started=$(date +%s); printf '\n== %s\n' "$*"; }
 die() { printf '\nSETUP FAILED: %s\n' "$*" >&2; exit 1; }
 # pip, quiet, without the warnings some machines' pip configuration prints for every package
 pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | { grep -v "^WARNING: Location .* is ignored" || true; }; }
@@ -42,7 +50,8 @@ if [ ! -x "$PY" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.course-requirements.sha256"
-wanted=$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+# the lock and the package's build description (pyproject.toml up to its [tool.*] settings, which change no install)
+wanted=$({ cat "$ROOT/requirements.lock"; sed '/^\[tool\./,$d' "$ROOT/pyproject.toml"; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   say "Installing the pinned stack (requirements.lock): a few minutes the first time"
   pip_install $BOOTSTRAP
@@ -104,10 +113,11 @@ fi
 horovod_ok() {  # the right version, horovod.tensorflow loads its ops, every wanted backend compiled in
   "$PY" -c "import sys, horovod, horovod.tensorflow as hvd; sys.exit(not (horovod.__version__ == '$HOROVOD_VERSION' and hvd.mpi_built() and hvd.gloo_built() and hvd.ccl_built() == ${#WITH_CCL[@]}))" 2>/dev/null
 }
+say "Horovod $HOROVOD_VERSION with TensorFlow, $BACKENDS"
 if horovod_ok; then
-  say "Horovod $HOROVOD_VERSION already built with TensorFlow, $BACKENDS"
+  echo "already built"
 else
-  say "Building Horovod $HOROVOD_VERSION from source against TensorFlow, with $BACKENDS (2-3 minutes on 2 cores)"
+  echo "building it from source (2-3 minutes on 2 cores)"
   "$PY" -m pip uninstall --quiet --yes horovod >/dev/null 2>&1 || true
   log="$VENV/horovod-build.log"
   if ! env PATH="$VENV/bin:$PATH" I_MPI_ROOT="$VENV" LDFLAGS="-Wl,-rpath,$VENV/lib -Wl,-rpath,$CCL_HOME/lib" \
@@ -143,4 +153,7 @@ fi
 # -- 6. self-check ----------------------------------------------------------------------------------
 say "Self-check"
 "$PY" -m clusterkit.selfcheck
+end_step
+printf '\nsetup steps:\n'
+printf '%s\n' "${steps[@]}"
 echo "setup finished in $(( $(date +%s) - started )) s"
