@@ -1,4 +1,5 @@
-"""Per-rank part of the course self-check: MPI ranks, daal4py's distributed mode, Horovod's allreduce.
+"""Per-rank part of the course self-check: MPI ranks and daal4py's distributed mode (Horovod's row runs
+horovod_collectives.py).
 
 Run by `python -m clusterkit.selfcheck` as `mpirun -n 2 python -m mpi4py selfcheck_ranks.py PART`.
 Only rank 0 prints results.
@@ -29,14 +30,3 @@ elif part == "daal4py":
         print(f"daal4py: procs={d4p.num_procs()} centroids={result.centroids.shape}")
     d4p.daalfini()
 
-elif part == "horovod":
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    import horovod.tensorflow as hvd
-
-    hvd.init()
-    total = hvd.allreduce(tf.constant(float(hvd.rank() + 1)), op=hvd.Sum)
-    if hvd.rank() == 0:
-        print(f"horovod: size={hvd.size()} allreduce over {os.environ['HOROVOD_CPU_OPERATIONS']}={float(total):g}")
