@@ -2,8 +2,8 @@
 # Set up (or repair) the course environment in .venv/: idempotent, a second run rebuilds nothing.
 #   1. checks the build tools Horovod needs          4. the course kernel 'dmlcpu'
 #   2. installs the pinned stack (requirements.lock) 5. data: MNIST, or Fashion-MNIST offline
-#   3. builds Horovod from PyPI's source against     6. the self-check table
-#      TensorFlow with MPI, Gloo and oneCCL (rebuilt if broken)
+#   3. builds Horovod from PyPI's source, with the     6. the self-check table
+#      patches in tools/, against TensorFlow with MPI, Gloo and oneCCL (rebuilt if broken)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,8 +38,8 @@ if [ -z "$PYTHON" ]; then
 fi
 [ -n "$PYTHON" ] || die "Python 3.11 was not found. Install it (Debian: apt-get install python3.11 python3.11-venv python3.11-dev; or pyenv install 3.11) or set PYTHON=/path/to/python3.11."
 missing=()
-for tool in gcc g++ make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-[ ${#missing[@]} -eq 0 ] || die "missing build tools: ${missing[*]} (Horovod compiles from source). Install them: apt-get install build-essential"
+for tool in gcc g++ make patch; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+[ ${#missing[@]} -eq 0 ] || die "missing build tools: ${missing[*]} (Horovod compiles from source, patched). Install them: apt-get install build-essential"
 "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || die "Python's headers (Python.h) are missing; Horovod compiles against them. Install them: apt-get install python3.11-dev"
 echo "python: $("$PYTHON" --version) ($(command -v "$PYTHON")); gcc $(gcc -dumpversion); $(make --version | head -1)"
@@ -110,24 +110,45 @@ else
   BACKENDS="MPI, Gloo and oneCCL"
 fi
 
-horovod_ok() {  # the right version, horovod.tensorflow loads its ops, every wanted backend compiled in
+# Horovod's PyPI source with the course's fixes applied (each patch file says what it fixes and why); a
+# build from other sources or other patches is rebuilt
+HOROVOD_PATCHES=("$ROOT/tools/horovod-ccl-fused-allgather.patch")
+horovod_stamp="$VENV/.horovod-build.sha256"
+horovod_wanted="$(cat "${HOROVOD_PATCHES[@]}" | sha256sum | cut -d' ' -f1) ${#WITH_CCL[@]}"
+horovod_ok() {  # built here with these patches, the right version, its ops load, every wanted backend compiled in
+  [ "$(cat "$horovod_stamp" 2>/dev/null)" = "$horovod_wanted" ] && \
   "$PY" -c "import sys, horovod, horovod.tensorflow as hvd; sys.exit(not (horovod.__version__ == '$HOROVOD_VERSION' and hvd.mpi_built() and hvd.gloo_built() and hvd.ccl_built() == ${#WITH_CCL[@]}))" 2>/dev/null
+}
+build_horovod() {  # download the source, apply the patches, compile
+  local work
+  work=$(mktemp -d)
+  "$PY" -m pip download --disable-pip-version-check --no-deps --no-binary :all: -d "$work" \
+      "horovod==$HOROVOD_VERSION" || return 1
+  tar -xzf "$work/horovod-$HOROVOD_VERSION.tar.gz" -C "$work" || return 1
+  for change in "${HOROVOD_PATCHES[@]}"; do
+    echo "applying $change"
+    patch -d "$work/horovod-$HOROVOD_VERSION" -p1 --forward --batch < "$change" || return 1
+  done
+  env PATH="$VENV/bin:$PATH" I_MPI_ROOT="$VENV" LDFLAGS="-Wl,-rpath,$VENV/lib -Wl,-rpath,$CCL_HOME/lib" \
+      HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 "${WITH_CCL[@]}" \
+      HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_PYTORCH=1 MAKEFLAGS="-j$(nproc)" \
+      "$PY" -m pip install --no-build-isolation --no-cache-dir --disable-pip-version-check \
+      "$work/horovod-$HOROVOD_VERSION" || return 1
+  rm -rf "$work"
 }
 say "Horovod $HOROVOD_VERSION with TensorFlow, $BACKENDS"
 if horovod_ok; then
   echo "already built"
 else
-  echo "building it from source (2-3 minutes on 2 cores)"
+  echo "building it from source with the course's patches (2-3 minutes on 2 cores)"
   "$PY" -m pip uninstall --quiet --yes horovod >/dev/null 2>&1 || true
+  rm -f "$horovod_stamp"
   log="$VENV/horovod-build.log"
-  if ! env PATH="$VENV/bin:$PATH" I_MPI_ROOT="$VENV" LDFLAGS="-Wl,-rpath,$VENV/lib -Wl,-rpath,$CCL_HOME/lib" \
-      HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 "${WITH_CCL[@]}" \
-      HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_PYTORCH=1 MAKEFLAGS="-j$(nproc)" \
-      "$PY" -m pip install --no-build-isolation --no-cache-dir --disable-pip-version-check \
-      "horovod==$HOROVOD_VERSION" >"$log" 2>&1; then
+  if ! build_horovod >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "the Horovod build failed; the full log is $log (the lines above are its end)."
   fi
+  echo "$horovod_wanted" > "$horovod_stamp"
   horovod_ok || die "Horovod installed but horovod.tensorflow does not load with $BACKENDS; see $log"
 fi
 

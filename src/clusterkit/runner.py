@@ -212,13 +212,12 @@ def horovodrun(
     """Run a Horovod script on `n` ranks of this machine with Horovod's own launcher and Gloo
     (`horovodrun --gloo`): no MPI at all, Horovod's rendezvous server and the ranks meet on 127.0.0.1.
     Same time-out, stop button and result as mpirun(); each output line starts with `[rank]<stdout>:`.
-    Horovod's operations are carried by Gloo too (HOROVOD_CPU_OPERATIONS=GLOO) unless `env` says otherwise: a
-    Horovod built with oneCCL would otherwise choose oneCCL for them."""
+    Horovod's operations are carried by Gloo too: `horovodrun --gloo` sets HOROVOD_CPU_OPERATIONS=gloo for every
+    rank itself (horovod/runner/gloo_run.py), whatever `env` says."""
     command = [str(Path(sys.executable).parent / "horovodrun"), "--gloo", "-np", str(n), "-H", f"localhost:{n}",
                sys.executable, str(script), *(str(a) for a in args)]
     if echo:
         print("$ " + display_command(command), flush=True)
-    env = {"HOROVOD_CPU_OPERATIONS": "GLOO", **(env or {})}
     output, returncode, seconds, timed_out = _stream(command, mpi_environment(env), cwd, timeout, echo)
     result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
     if timed_out:
