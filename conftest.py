@@ -55,6 +55,7 @@ def pytest_runtest_protocol(item, nextitem):
 # -- where the time went: seconds per group of tests, printed after pytest's --durations list ---------------
 SPENT: dict[str, float] = defaultdict(float)
 COUNTED: dict[str, int] = defaultdict(int)
+RECORDED: list[str] = []  # what tests measured of themselves (pytest's record_property), printed with the times
 STARTED = time.monotonic()
 
 
@@ -70,6 +71,8 @@ def pytest_runtest_logreport(report):
     group = time_group(report)
     SPENT[group] += report.duration
     COUNTED[group] += report.when == "call"
+    if report.when == "call":
+        RECORDED.extend(f"{name}: {value}" for name, value in report.user_properties)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -80,3 +83,5 @@ def pytest_terminal_summary(terminalreporter):
     for group, seconds in sorted(SPENT.items(), key=lambda kv: -kv[1]):
         write(f"{seconds:8.1f} s  {COUNTED[group]:5d} tests  {group}")
     write(f"{sum(SPENT.values()):8.1f} s  in tests, {time.monotonic() - STARTED:.1f} s since the test run started")
+    for line in RECORDED:
+        write(line)

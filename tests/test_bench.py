@@ -94,17 +94,18 @@ def test_the_readme_carries_a_table_of_a_full_run():
 
 
 @pytest.mark.bench
-def test_smoke_run_writes_the_table_the_json_and_the_plots(tmp_path):
+def test_smoke_run_writes_the_table_the_json_and_the_plots(tmp_path, record_property):
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "clusterkit.bench", "--size", "smoke", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    print(f"smoke run: {time.perf_counter() - started:.0f} s")
     last_line = done.stdout.strip().splitlines()[-1]
     assert Path(last_line).parent == tmp_path and Path(last_line).suffix == ".json"
     assert "| row | figure | median | spread (min-max) | n |" in done.stdout
 
     result = json.loads(Path(last_line).read_text())
+    record_property("bench smoke run, seconds per row", ", ".join(
+        f"{row['key']} {row['seconds']:.0f}" for row in result["rows"]) + f" ({time.perf_counter() - started:.0f} s)")
     assert [row["key"] for row in result["rows"]] == list(ROWS)
     assert result["size"] == "smoke" and 1 in result["ranks"] and result["cores"] >= 1 and result["machine"]
     assert len(result["load_before"]) == len(result["load_after"]) == 3
