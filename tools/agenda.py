@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-from clusterkit.course import MODULES  # noqa: E402
+from clusterkit.course import MODULES, NOTEBOOKS_BUDGET_SECONDS  # noqa: E402
 from clusterkit.solutions import module_exercises  # noqa: E402
 from clusterkit.tables import replace_between  # noqa: E402
 
@@ -79,7 +79,8 @@ def readme_table(rows: list[Notebook]) -> str:
         link = f"[`{row.module}/{row.name}`]({row.module}/{row.name})"
         lines.append(f"| {link} | {row.title} | {row.exercises} | {_duration(row.seconds)} |")
     total = sum(r.seconds or 0 for r in rows)
-    lines.append(f"| all {len(rows)} notebooks | | {sum(r.exercises for r in rows)} | {_duration(total)} |")
+    lines.append(f"| all {len(rows)} notebooks | | {sum(r.exercises for r in rows)} | {_duration(total)} (the "
+                 f"suite's budget: {_duration(NOTEBOOKS_BUDGET_SECONDS)}, `clusterkit.course`) |")
     return "\n".join(lines) + "\n\n" + _measured_on(rows)
 
 

@@ -35,7 +35,7 @@ INTEL_TENSORFLOW = Published(7.4, "up to 7.4x, Intel-optimised TensorFlow (MKL-D
                              "Projects on CPUs', Intel (2019), https://www.intel.com/content/www/us/en/developer/"
                              "articles/technical/effectively-train-execute-ml-dl-projects-on-cpus.html (the course's "
                              "seed article), as the course's issue 15 quotes it; not re-checked offline")
-README_TIMES = "README.md, 'Measured on this machine' (recorded 2026-11-26; not measured by this run)"
-COLD_SETUP = Published(243.0, "cold setup 243 s (quiet machine)", README_TIMES)
-MAKE_TEST = Published(2298.0, "`make test` on a fresh clone 38 min 18 s, cold setup included", README_TIMES)
-WARM_SETUP = Published(20.0, "warm setup 20 s", README_TIMES)
+README_TIMES = "README.md, 'Measured on this machine' (recorded 2026-12-02; not measured by this run)"
+COLD_SETUP = Published(267.0, "cold setup 267 s (quiet machine, empty pip cache)", README_TIMES)
+MAKE_TEST = Published(1838.0, "`make test` on a fresh clone 30 min 38 s, cold setup included", README_TIMES)
+WARM_SETUP = Published(21.0, "warm setup 21 s", README_TIMES)
