@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items):
 
 def refuse(what: str, mark: str):
     def refused(*args, **kwargs):
-        pytest.fail(f"this test starts {what}: mark it @pytest.mark.{mark} (tests/conftest.py says why)", pytrace=False)
+        pytest.fail(f"this test starts {what}: mark it @pytest.mark.{mark} (conftest.py says why)", pytrace=False)
     return refused
 
 
@@ -62,7 +62,7 @@ STARTED = time.monotonic()
 def time_group(report) -> str:
     path = report.nodeid.split("::")[0]
     if path.endswith(".ipynb"):
-        return "nbval " + "/".join(Path(path).parts[-2:-1])
+        return f"nbval {Path(path).parent.name}"
     needs = [name for name in NEEDS if name in report.keywords]
     return f"{path} [{needs[0]}]" if needs else "unit tests (make check)"
 

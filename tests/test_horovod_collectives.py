@@ -12,12 +12,10 @@ from clusterkit.environment import REPO_ROOT
 from clusterkit.selfcheck import SCRIPTS
 
 SCRIPT = SCRIPTS / "horovod_collectives.py"
-# long enough that the fused cases' operations, issued together in one tf.function, meet in one cycle
-CYCLE_MS = 20
 
 
 def run(operations: str, ranks: int, timeline, *args):
-    env = {**RANK_ENV, "HOROVOD_CYCLE_TIME": CYCLE_MS, "HOROVOD_TIMELINE": timeline}
+    env = {**RANK_ENV, "HOROVOD_TIMELINE": timeline}
     if operations == "GLOO":  # horovodrun --gloo sets HOROVOD_CPU_OPERATIONS=gloo itself
         return ck.horovodrun(SCRIPT, *args, n=ranks, env=env, timeout=240, echo=False, check=False)
     return ck.mpirun(SCRIPT, *args, n=ranks, genv={**env, "HOROVOD_CPU_OPERATIONS": operations}, timeout=240,

@@ -103,8 +103,7 @@ def fused_collectives(operations: str) -> tuple[bool, str]:
 
     try:
         result = mpirun(SCRIPTS / "horovod_collectives.py", "--quick", n=2, echo=False, timeout=150, check=False,
-                        genv={"HOROVOD_CPU_OPERATIONS": operations, "HOROVOD_CYCLE_TIME": 20,
-                              "TF_CPP_MIN_LOG_LEVEL": 2})
+                        genv={"HOROVOD_CPU_OPERATIONS": operations})
     except MpiError as problem:
         return False, str(problem).splitlines()[0]
     summary = [line for line in result.app_lines() if line.startswith("collectives:")]

@@ -8,7 +8,7 @@ alone. Cases: allreduce (sum, average, min, max, pre- and postscale), grouped al
 cycle, allgather of tensors whose first dimensions differ by rank, grouped allgather and allgathers fused in one
 cycle, broadcast from the first and the last rank, alltoall with uneven splits; for every dtype the course's
 jobs send. "Fused" cases are issued together inside one tf.function, so Horovod's background thread finds them
-in the same cycle (the job sets HOROVOD_CYCLE_TIME long enough) and runs them as one operation through its
+in the same cycle (the script sets HOROVOD_CYCLE_TIME long enough) and runs them as one operation through its
 fusion buffer, as it does with a model's gradients; the job's Horovod timeline shows the fusion buffer in use.
 
 Rank 0 prints one line per case, `case NAME dtype=D: ok` or `... WRONG (...)`, then
@@ -20,6 +20,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# ms between Horovod's cycles: long enough that the fused cases, issued together, meet in one cycle
+os.environ.setdefault("HOROVOD_CYCLE_TIME", "20")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import horovod.tensorflow as hvd  # noqa: E402
