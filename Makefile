@@ -51,18 +51,18 @@ notebooks-one-cpu:
 	taskset -c $(ONE_CPU) $(PY) -m pytest solutions/01_parallelism solutions/02_daal4py $(PYTEST_NBVAL) $(DURATIONS) -v
 
 exercises:
-	$(PY) tools/make_exercises.py
+	$(PY) -m clusterkit.authoring.generate
 
 check-exercises:
-	$(PY) tools/make_exercises.py --check
+	$(PY) -m clusterkit.authoring.generate --check
 
 # module 05's two-node practice Slurm cluster (root; network namespaces on this machine)
 cluster: setup
 	bash tools/setup_cluster.sh
-	$(PY) -m clusterkit.practice_cluster up
+	$(PY) -m clusterkit.clusters.practice up
 
 cluster-down:
-	$(PY) -m clusterkit.practice_cluster down
+	$(PY) -m clusterkit.clusters.practice down
 
 # the performance report (README, "Performance report"): make bench RANKS="1 2 4" SIZE=smoke BENCH_ARGS=--readme
 SIZE ?= full

@@ -45,9 +45,9 @@ def pytest_runtest_protocol(item, nextitem):
         if not needs_of(item):
             from jupyter_client import KernelManager
 
-            from clusterkit import runner
+            from clusterkit.jobs import runner
 
-            patch.setattr(runner, "_stream", refuse("an MPI job", "mpi"))
+            patch.setattr(runner, "stream", refuse("an MPI job", "mpi"))
             patch.setattr(KernelManager, "start_kernel", refuse("a Jupyter kernel", "notebook"))
         yield
 

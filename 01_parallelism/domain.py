@@ -1,4 +1,4 @@
-# GENERATED from solutions/01_parallelism/domain.py by tools/make_exercises.py: edit that file, then run `make exercises`. sha256:94379684279b0694
+# EXERCISE SCRIPT: yours to edit where it says TODO. Its solution: solutions/01_parallelism/domain.py (`%solution` loads it). Made from it by `make exercises`; sha256:94379684279b0694
 """The numerics of the heat-diffusion lesson, shared by the notebook (serial) and heat.py (per rank).
 
 No MPI in here: the notebook imports this module without starting MPI.

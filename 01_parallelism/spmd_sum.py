@@ -1,4 +1,4 @@
-# GENERATED from solutions/01_parallelism/spmd_sum.py by tools/make_exercises.py: edit that file, then run `make exercises`. sha256:189ccfda4282226a
+# EXERCISE SCRIPT: yours to edit where it says TODO. Its solution: solutions/01_parallelism/spmd_sum.py (`%solution` loads it). Made from it by `make exercises`; sha256:189ccfda4282226a
 """Sum of squares 0^2 + 1^2 + ... + (n_items-1)^2, computed in pieces by every rank (SPMD).
 
 Run: mpirun -n 2 python -m mpi4py spmd_sum.py 1000

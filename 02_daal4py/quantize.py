@@ -1,4 +1,4 @@
-# GENERATED from solutions/02_daal4py/quantize.py by tools/make_exercises.py: edit that file, then run `make exercises`. sha256:abbf5ccb6930f534
+# EXERCISE SCRIPT: yours to edit where it says TODO. Its solution: solutions/02_daal4py/quantize.py (`%solution` loads it). Made from it by `make exercises`; sha256:e2bd428b2052b787
 """Colour quantization with distributed k-means: every rank runs this script.
 
     mpirun -n 2 python -m mpi4py quantize.py --colours 16 --out runs/quantize [--image photo.jpg]
@@ -17,8 +17,8 @@ import daal4py as d4p
 import numpy as np
 from PIL import Image
 
-from clusterkit.artifacts import IMAGE_FILE, PALETTE_FILE, RUN_FILE
-from clusterkit.validation import InputError, load_rgb_image, require_colours, require_rows_per_rank
+from clusterkit.rank import IMAGE_FILE, PALETTE_FILE, RUN_FILE
+from clusterkit.rank import InputError, load_rgb_image, require_colours, require_rows_per_rank
 
 
 def pixel_block(n_pixels, rank, size):

@@ -1,4 +1,4 @@
-# GENERATED from solutions/03_horovod/segmentation.py by tools/make_exercises.py: edit that file, then run `make exercises`. sha256:17c2ad5524c2ce97
+# EXERCISE SCRIPT: yours to edit where it says TODO. Its solution: solutions/03_horovod/segmentation.py (`%solution` loads it). Made from it by `make exercises`; sha256:17c2ad5524c2ce97
 """Overlap scores and losses for segmentation masks, and the U-Net of the case study (notebook 08).
 
 Keras 2.15 has none of these scores, so the course writes them. They take a true mask and a predicted

@@ -1,4 +1,4 @@
-# GENERATED from solutions/04_torch_ccl/ring_allreduce.py by tools/make_exercises.py: edit that file, then run `make exercises`. sha256:23e29a92978492a0
+# EXERCISE SCRIPT: yours to edit where it says TODO. Its solution: solutions/04_torch_ccl/ring_allreduce.py (`%solution` loads it). Made from it by `make exercises`; sha256:895359b40a9fba8e
 """Allreduce built by hand from send/recv: the ring (Horovod's) and the parameter-server pattern (reduce to rank
 0, then send the sum back), each checked against torch.distributed's own all_reduce, bytes counted, timed.
 
@@ -129,7 +129,7 @@ def seconds_per_call(allreduce, numel, rank, size, budget, trials=5):
 
 
 def main():
-    from clusterkit.torch_dist import init_distributed, shutdown
+    from clusterkit.rank import init_distributed, shutdown
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="time ring, parameter server and all_reduce")

@@ -14,7 +14,7 @@ import daal4py as d4p
 import numpy as np
 from mpi4py import MPI
 
-from clusterkit.data import shard
+from clusterkit.rank.data import shard
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--total-rows", type=int, required=True)

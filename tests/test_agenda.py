@@ -1,20 +1,19 @@
 """The notebook tables of README.md and INSTRUCTORS.md are written from the solution notebooks' own record
-of their last execution (tools/agenda.py), and are up to date."""
+of their last execution (clusterkit.authoring.agenda), and are up to date."""
 import subprocess
 import sys
 
 from clusterkit.course import NOTEBOOKS_BUDGET_SECONDS
-from clusterkit.environment import REPO_ROOT
+from clusterkit.machine.environment import REPO_ROOT
 
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-import agenda  # noqa: E402
+from clusterkit.authoring import agenda
 
 
 def test_every_solution_notebook_carries_its_measured_run_time():
     rows = agenda.notebooks()
     assert len(rows) == len(list((REPO_ROOT / "solutions").glob("*/*.ipynb")))
     unmeasured = [f"{r.module}/{r.name}" for r in rows if r.seconds is None or not r.executed_on]
-    assert not unmeasured, f"execute them with tools/execute_solutions.py: {unmeasured}"
+    assert not unmeasured, f"execute them with clusterkit.authoring.execute: {unmeasured}"
 
 
 def test_the_notebooks_fit_the_suites_time_budget():
@@ -24,11 +23,11 @@ def test_the_notebooks_fit_the_suites_time_budget():
     assert total <= NOTEBOOKS_BUDGET_SECONDS, (
         f"the solution notebooks take {total} s (Restart & Run All, as recorded), over the budget of "
         f"{NOTEBOOKS_BUDGET_SECONDS} s (clusterkit.course.NOTEBOOKS_BUDGET_SECONDS): shorten a notebook (the "
-        f"slowest: {slowest}) before adding one, and re-execute it with tools/execute_solutions.py")
+        f"slowest: {slowest}) before adding one, and re-execute it with clusterkit.authoring.execute")
 
 
 def test_the_tables_are_up_to_date():
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "agenda.py"), "--check"],
+    done = subprocess.run([sys.executable, "-m", "clusterkit.authoring.agenda", "--check"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

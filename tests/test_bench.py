@@ -12,7 +12,7 @@ from clusterkit.bench import report
 from clusterkit.bench.published import Published
 from clusterkit.bench.rows import ROWS, Figure, Row, heat_steps
 from clusterkit.bench.stats import CpuClock, interleaved, paired_ratios, summarize
-from clusterkit.environment import REPO_ROOT
+from clusterkit.machine.environment import REPO_ROOT
 
 
 def test_summary_is_the_median_and_the_range():

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from clusterkit.course import KERNEL_DISPLAY_NAME, MODULES
-from clusterkit.environment import REPO_ROOT
-from clusterkit.reaper import session_members
-from clusterkit.torch_dist import free_port
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.jobs.reaper import session_members
+from clusterkit.rank.torch_dist import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.mpi]
 

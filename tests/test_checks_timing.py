@@ -1,7 +1,7 @@
 import pytest
 
-from clusterkit.checks import ExerciseFailed, Hint, approx_equal, exercise_check
-from clusterkit.timing import Timer, best_time
+from clusterkit.exercises.checks import ExerciseFailed, Hint, approx_equal, exercise_check
+from clusterkit.notebook.timing import Timer, best_time
 
 
 @exercise_check("Double a number")
@@ -58,7 +58,7 @@ def test_scaling_numbers_and_plot():
     import matplotlib
 
     matplotlib.use("Agg")
-    from clusterkit.plots import efficiencies, plot_scaling, scaling_table, speedups
+    from clusterkit.notebook.plots import efficiencies, plot_scaling, scaling_table, speedups
 
     assert speedups([1, 2, 4], [8.0, 4.0, 4.0]) == [1.0, 2.0, 2.0]
     assert efficiencies([1, 2, 4], [8.0, 4.0, 4.0]) == [1.0, 1.0, 0.5]

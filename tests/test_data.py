@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import pytest
 
-import clusterkit.data as data
-from clusterkit.data import DataNotStaged, load_digits_dataset, read_idx, shard, stage_digits
+import clusterkit.rank.data as data
+from clusterkit.rank.data import DataNotStaged, load_digits_dataset, read_idx, shard, stage_digits
 
 
 def write_idx(path, array):

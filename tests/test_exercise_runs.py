@@ -13,9 +13,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from clusterkit import solutions as sol
+from clusterkit.authoring import catalog, markers
 from clusterkit.course import KERNEL_NAME
-from clusterkit.environment import REPO_ROOT
+from clusterkit.machine.environment import REPO_ROOT
 
 pytestmark = [pytest.mark.notebook, pytest.mark.mpi]
 
@@ -33,14 +33,14 @@ def learner_copy(folder, module: str, filled: bool):
     """A copy of the module's exercise folder (links followed), optionally with every exercise filled."""
     shutil.copytree(REPO_ROOT / module, folder, ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints", "*.out"))
     if filled:
-        by_task = {e.task: e.region for e in sol.module_exercises(folder)}
+        by_task = {e.task: e.region for e in catalog.module_exercises(folder)}
         for path in folder.glob("*.py"):
-            path.write_text(sol.fill(path.read_text(), by_task)[0])
+            path.write_text(markers.fill(path.read_text(), by_task)[0])
         for path in folder.glob("*.ipynb"):
             notebook = json.loads(path.read_text())
             for cell in notebook["cells"]:
                 if cell["cell_type"] == "code":
-                    cell["source"] = sol.fill("".join(cell["source"]), by_task)[0]
+                    cell["source"] = markers.fill("".join(cell["source"]), by_task)[0]
             path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False))
     return folder
 

@@ -9,13 +9,14 @@ import pytest
 from PIL import Image
 
 import clusterkit as ck
-from clusterkit.checks import ExerciseFailed
-from clusterkit.environment import REPO_ROOT
-from clusterkit import artifacts, validation
+from clusterkit.exercises.checks import ExerciseFailed
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.rank import artifacts
+from clusterkit.rank import validation
 from clusterkit.exercises import daal4py
-from clusterkit.runner import load_script
-from clusterkit.topology import parse_cpuinfo
-from clusterkit.validation import InputError
+from clusterkit.notebook.scripts import load_script
+from clusterkit.machine.topology import parse_cpuinfo
+from clusterkit.rank.validation import InputError
 
 SCRIPTS = REPO_ROOT / "solutions" / "02_daal4py"
 

@@ -8,13 +8,14 @@ import types
 import pytest
 
 import clusterkit as ck
-from clusterkit.checks import ExerciseFailed
-from clusterkit.environment import REPO_ROOT
-from clusterkit import horovod_env, tables
+from clusterkit.exercises.checks import ExerciseFailed
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.rank import horovod_env
+from clusterkit.notebook import tables
 from clusterkit.exercises import horovod
-from clusterkit.impi_debug import RankPin
-from clusterkit.runner import MpiResult
-from clusterkit.topology import parse_cpuinfo
+from clusterkit.jobs.impi_debug import RankPin
+from clusterkit.jobs.runner import MpiResult
+from clusterkit.machine.topology import parse_cpuinfo
 
 SCRIPTS = REPO_ROOT / "solutions" / "03_horovod"
 MACHINES = REPO_ROOT / "tests" / "fixtures" / "machines"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 import clusterkit as ck
-from clusterkit.checks import ExerciseFailed
+from clusterkit.exercises.checks import ExerciseFailed
 from clusterkit.exercises import parallelism as px
-from clusterkit.runner import MpiResult
-from clusterkit.topology import parse_cpuinfo
+from clusterkit.jobs.runner import MpiResult
+from clusterkit.machine.topology import parse_cpuinfo
 
 SCRIPTS = Path(ck.REPO_ROOT) / "solutions" / "01_parallelism"
 

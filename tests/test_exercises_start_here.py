@@ -1,10 +1,11 @@
 import pytest
 
-from clusterkit import ExerciseFailed, mpirun
-from clusterkit.environment import REPO_ROOT
+from clusterkit import ExerciseFailed
+from clusterkit import mpirun
+from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.exercises.parallelism import check_four_ranks
-from clusterkit.runner import MpiResult
-from clusterkit.topology import parse_cpuinfo
+from clusterkit.jobs.runner import MpiResult
+from clusterkit.machine.topology import parse_cpuinfo
 
 SCRIPT = REPO_ROOT / "solutions" / "01_parallelism" / "start_here_ranks.py"
 

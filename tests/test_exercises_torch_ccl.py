@@ -13,11 +13,11 @@ import pytest
 import torch
 
 import clusterkit as ck
-from clusterkit.checks import ExerciseFailed
-from clusterkit.environment import REPO_ROOT
-from clusterkit import torch_dist
+from clusterkit.exercises.checks import ExerciseFailed
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.rank import torch_dist
 from clusterkit.exercises import torch_ccl
-from clusterkit.topology import parse_cpuinfo
+from clusterkit.machine.topology import parse_cpuinfo
 
 HELLO = REPO_ROOT / "solutions" / "04_torch_ccl" / "hello_torch_dist.py"
 WORKERS_PER_SOCKET = REPO_ROOT / "solutions" / "04_torch_ccl" / "04_workers_per_socket.ipynb"
@@ -190,7 +190,7 @@ def test_missing_rank_times_out_with_a_clear_error():
     """torchrun-style variables promise 2 ranks, only one comes: the rendezvous gives up after 3 s."""
     env = dict(os.environ, RANK="0", WORLD_SIZE="2", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
                MASTER_PORT=str(torch_dist.free_port()), TORCHELASTIC_RUN_ID="test")
-    code = "from clusterkit.torch_dist import init_distributed; init_distributed(timeout=3)"
+    code = "from clusterkit.rank.torch_dist import init_distributed; init_distributed(timeout=3)"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "timed out after 3 s (only 1 of 2 ranks arrived)" in done.stderr
@@ -202,7 +202,7 @@ def test_rank_that_dies_ends_the_job(tmp_path):
     script.write_text(textwrap.dedent("""
         import os, signal
         import torch, torch.distributed as dist
-        from clusterkit.torch_dist import init_distributed
+        from clusterkit.rank.torch_dist import init_distributed
         info = init_distributed(timeout=30)
         if info.rank == 1:
             os.kill(os.getpid(), signal.SIGKILL)  # dies before the collective that rank 0 waits in

@@ -7,9 +7,9 @@ import json
 import pytest
 
 import clusterkit as ck
-from clusterkit.horovod_env import RANK_ENV, ccl_unavailable_reason
-from clusterkit.environment import REPO_ROOT
-from clusterkit.selfcheck import SCRIPTS
+from clusterkit.rank.horovod_env import RANK_ENV, ccl_unavailable_reason
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.notebook.selfcheck import SCRIPTS
 
 SCRIPT = SCRIPTS / "horovod_collectives.py"
 

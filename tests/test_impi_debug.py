@@ -1,4 +1,4 @@
-from clusterkit.impi_debug import parse_cpu_list, parse_debug
+from clusterkit.jobs.impi_debug import parse_cpu_list, parse_debug
 
 SHM_RUN = """\
 [0] MPI startup(): Intel(R) MPI Library, Version 2021.18.1  Build 20260626 (id: b44796a)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clusterkit.course import MODULES
-from clusterkit.environment import REPO_ROOT
+from clusterkit.machine.environment import REPO_ROOT
 
 GUIDE = REPO_ROOT / "INSTRUCTORS.md"
 TEST_REF = re.compile(r"\b(tests/[\w/]+\.py)::(\w+)")

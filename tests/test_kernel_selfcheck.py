@@ -1,9 +1,9 @@
 import json
 import sys
 
-from clusterkit.environment import ENV_BIN, mpi_environment
-from clusterkit.kernel import KERNEL_NAME, kernel_spec
-from clusterkit.selfcheck import Row, check_data, check_python, check_torch, format_table
+from clusterkit.machine.environment import ENV_BIN, mpi_environment
+from clusterkit.machine.kernelspec import KERNEL_NAME, kernel_spec
+from clusterkit.notebook.selfcheck import Row, check_data, check_python, check_torch, format_table
 
 
 def test_kernel_puts_the_environment_first_on_path():

@@ -9,9 +9,9 @@ import pytest
 from clusterkit.exercises.daal4py import check_whole_node_rank
 from clusterkit.exercises.horovod import check_ranks_per_cpu
 from clusterkit.exercises.parallelism import check_four_ranks, check_hybrid_layout
-from clusterkit.pinmap import pinmap_text
-from clusterkit.runner import MpiResult
-from clusterkit.topology import describe, parse_cpuinfo, parse_lscpu, rank_counts, recorded_on
+from clusterkit.notebook.pinmap import pinmap_text
+from clusterkit.jobs.runner import MpiResult
+from clusterkit.machine.topology import describe, parse_cpuinfo, parse_lscpu, rank_counts, recorded_on
 
 FIXTURES = Path(__file__).parent / "fixtures" / "machines"
 

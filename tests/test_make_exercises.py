@@ -1,11 +1,12 @@
+import functools
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "tools"))
-import make_exercises as gen  # noqa: E402
+from clusterkit.authoring import generate as gen
 
 SOLUTION = """\
 def split(n, rank, size):
@@ -65,10 +66,11 @@ def test_notebook_is_cleared_cut_and_points_to_its_solution(tmp_path, monkeypatc
     expected = gen.expected_files(tmp_path)
     folder = tmp_path / "01_parallelism"
     assert set(expected) == {folder / "demo.ipynb", folder / "blocks.csv", folder / "plain.py", folder / "todo.py"}
-    assert expected[folder / "plain.py"] == gen.Link("../solutions/01_parallelism/plain.py")
-    assert expected[folder / "blocks.csv"] == gen.Link("../solutions/01_parallelism/blocks.csv")
+    assert expected[folder / "plain.py"] == gen.Copy(b"print('no exercise here')\n")
+    assert expected[folder / "blocks.csv"] == gen.Copy(b"1,2\n")
     script = expected[folder / "todo.py"].content.decode()
-    assert script.startswith("# GENERATED from solutions/01_parallelism/todo.py by tools/make_exercises.py")
+    assert script.startswith("# EXERCISE SCRIPT: yours to edit where it says TODO. Its solution: "
+                             "solutions/01_parallelism/todo.py (`%solution` loads it).")
     assert "NotImplementedError" in script and "divmod" not in script
     folder.mkdir()
     (folder / "old.py").write_text("")
@@ -84,37 +86,40 @@ def test_generated_files_edited_by_hand_are_recognised(tmp_path, monkeypatch):
     script.write_text(script.read_text() + "print('my own change')\n")
     assert gen.generated_by_us(script) == "its code was edited"
     (tmp_path / "mine.py").write_text("print('a file nobody generated')\n")
-    assert "no 'GENERATED from' line" in gen.generated_by_us(tmp_path / "mine.py")
+    assert "no 'EXERCISE SCRIPT' line" in gen.generated_by_us(tmp_path / "mine.py")
     link = tmp_path / "link.py"
     link.symlink_to("solutions/x.py")
-    assert gen.generated_by_us(link) is None
+    assert gen.generated_by_us(link) == "it is a link to solutions/x.py"
 
 
 def test_a_hand_edited_exercise_is_not_overwritten(tmp_path):
-    """Run the real generator on a copy of the repository's tools and one module."""
+    """Run the real generator on a copy of the package and one module."""
     import shutil
 
-    shutil.copytree(gen.ROOT / "tools", tmp_path / "tools")
     shutil.copytree(gen.ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     shutil.copytree(gen.ROOT / "solutions" / "01_parallelism", tmp_path / "solutions" / "01_parallelism")
-    tool = [sys.executable, str(tmp_path / "tools" / "make_exercises.py")]
-    assert subprocess.run(tool, capture_output=True, text=True).returncode == 0
+    tool = [sys.executable, "-m", "clusterkit.authoring.generate"]
+    run = functools.partial(subprocess.run, capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path / "src")})
+    assert run(tool).returncode == 0
     generated = tmp_path / "01_parallelism" / "domain.py"
-    assert (tmp_path / "01_parallelism" / "heat.py").is_symlink()
+    copied = tmp_path / "01_parallelism" / "heat.py"
+    assert not copied.is_symlink()
+    assert copied.read_bytes() == (tmp_path / "solutions/01_parallelism/heat.py").read_bytes()
     generated.write_text(generated.read_text() + "# my change\n")
     (tmp_path / "solutions" / "01_parallelism" / "domain.py").write_text(
         (tmp_path / "solutions" / "01_parallelism" / "domain.py").read_text() + "\n# new in the solution\n")
-    refused = subprocess.run(tool, capture_output=True, text=True)
+    refused = run(tool)
     assert refused.returncode == 1 and "refused to overwrite 01_parallelism/domain.py" in refused.stderr
     assert generated.read_text().endswith("# my change\n")
-    check = subprocess.run(tool + ["--check"], capture_output=True, text=True)
+    check = run(tool + ["--check"])
     assert check.returncode == 1 and "its code was edited" in check.stdout
-    assert subprocess.run(tool + ["--force"], capture_output=True, text=True).returncode == 0
+    assert run(tool + ["--force"]).returncode == 0
     assert generated.read_text().endswith("# new in the solution\n")
 
 
 def test_committed_exercises_are_in_sync():
-    result = subprocess.run([sys.executable, str(gen.ROOT / "tools" / "make_exercises.py"), "--check"],
+    result = subprocess.run([sys.executable, "-m", "clusterkit.authoring.generate", "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

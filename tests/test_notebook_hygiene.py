@@ -6,7 +6,7 @@ import re
 import pytest
 
 from clusterkit.course import KERNEL_NAME, MODULES
-from clusterkit.environment import REPO_ROOT
+from clusterkit.machine.environment import REPO_ROOT
 
 SOLUTIONS = sorted(p for p in (REPO_ROOT / "solutions").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 EXERCISES = sorted(p for m in MODULES for p in (REPO_ROOT / m).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)

@@ -1,6 +1,6 @@
 """The course's jobs on a real two-node Slurm cluster (two network namespaces on this machine).
 
-Every job is one of the scripts in solutions/05_clusters/, submitted with clusterkit.slurm from inside
+Every job is one of the scripts in solutions/05_clusters/, submitted with clusterkit.clusters.slurm from inside
 node1; nothing of the cluster is reachable from the host (blackhole route), and nothing is left after
 teardown. Skipped with one sentence where the machine cannot make namespaces or lacks Slurm.
 The whole file takes about 3-4 minutes on 2 cores (measured: see the README of 05_clusters).
@@ -21,9 +21,9 @@ import pytest
 from PIL import Image
 
 import clusterkit as ck
-from clusterkit import practice_cluster as pc
-from clusterkit import slurm
-from clusterkit.environment import REPO_ROOT
+from clusterkit.clusters import practice as pc
+from clusterkit.clusters import slurm
+from clusterkit.machine.environment import REPO_ROOT
 
 from conftest import host_snapshot, snapshot_difference
 
@@ -222,7 +222,7 @@ def test_horovod_training_on_two_nodes(cluster, clients, job_env, tmp_path):
 def test_horovod_allreduce_backends_on_two_nodes(cluster, clients, job_env, tmp_path):
     """Module 03's allreduce comparison across the nodes: one rank per node, so every byte crosses the veth,
     carried by MPI and then by oneCCL (over Intel MPI's tcp fabric)."""
-    from clusterkit.horovod_env import ccl_unavailable_reason
+    from clusterkit.rank.horovod_env import ccl_unavailable_reason
 
     reason = ccl_unavailable_reason()
     if reason:
@@ -386,7 +386,7 @@ def test_command_line_up_status_exec_down(practice_cluster, tmp_path):
     cluster.down()  # only one cluster at a time: the session's goes first (a no-op after the test above)
     before = host_snapshot()
     folder = tmp_path / "cli"
-    command = [sys.executable, "-m", "clusterkit.practice_cluster", "--folder", str(folder)]
+    command = [sys.executable, "-m", "clusterkit.clusters.practice", "--folder", str(folder)]
 
     def cli(*args):
         return subprocess.run(command + list(args), capture_output=True, text=True, timeout=60)

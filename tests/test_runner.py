@@ -3,8 +3,9 @@ import textwrap
 
 import pytest
 
-import clusterkit.runner as runner
-from clusterkit.runner import MpiResult, MpiJobFailed, MpiNotFound, MpiTimeout, build_command, explain_failure, mpirun
+import clusterkit.jobs.runner as runner
+from clusterkit.jobs.runner import (MpiJobFailed, MpiNotFound, MpiResult, MpiTimeout, build_command, explain_failure,
+                                   mpirun)
 
 
 @pytest.fixture

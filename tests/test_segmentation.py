@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from clusterkit.checks import ExerciseFailed
-from clusterkit.environment import REPO_ROOT
+from clusterkit.exercises.checks import ExerciseFailed
+from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.exercises import horovod
 
 SCRIPTS = REPO_ROOT / "solutions" / "03_horovod"

@@ -1,4 +1,4 @@
-"""clusterkit.slurm and clusterkit.practice_cluster without a cluster, and the job scripts of module 05
+"""clusterkit.clusters.slurm and clusterkit.clusters.practice without a cluster, and the job scripts of module 05
 (PBS only syntax-checked, as no PBS server is at hand). Fast: no daemon, no Slurm client is started."""
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from clusterkit import practice_cluster as pc
-from clusterkit import slurm
-from clusterkit.environment import REPO_ROOT
-from clusterkit.topology import LogicalCpu, Topology
+from clusterkit.clusters.connect import skip_remaining_cells
+from clusterkit.clusters import practice as pc
+from clusterkit.clusters import slurm
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.machine.topology import LogicalCpu, Topology
 
 JOBS = REPO_ROOT / "solutions" / "05_clusters"
 SHOW_JOB = ("JobId=42 JobName=quantize UserId=root(0) JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0 "
@@ -138,7 +139,7 @@ def test_slurm_conf_describes_the_nodes_from_the_cpu():
 def test_unavailable_without_root_says_why_and_what_to_do():
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run the check as another user")
-    probe = "import clusterkit.practice_cluster as pc; print(pc.unavailable_reason())"
+    probe = "import clusterkit.clusters.practice as pc; print(pc.unavailable_reason())"
     done = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", probe],
         capture_output=True,
@@ -242,8 +243,8 @@ def test_cluster_env_derives_ranks_threads_and_master_from_a_pbs_job(tmp_path):
 
 # -- the notebook's pieces -------------------------------------------------------------------------
 def test_rank_pin_lines_in_the_workshop_style():
-    from clusterkit.impi_debug import RankPin
-    from clusterkit.pinmap import rank_pin_lines
+    from clusterkit.jobs.impi_debug import RankPin
+    from clusterkit.notebook.pinmap import rank_pin_lines
 
     topology = Topology("test CPU", [LogicalCpu(cpu, cpu // 8, (cpu % 8) // 2) for cpu in range(16)])  # 2 x 4 x 2
     pins = [RankPin(1, 11, "hostA", (8, 9)), RankPin(0, 10, "hostA", (0, 1, 2, 3)), RankPin(10, 12, "hostB", ())]
@@ -256,7 +257,7 @@ def test_rank_pin_lines_in_the_workshop_style():
 
 
 def test_check_crosses_network_passes_a_right_answer_and_hints_at_mistakes(capsys):
-    from clusterkit.checks import ExerciseFailed
+    from clusterkit.exercises.checks import ExerciseFailed
     from clusterkit.exercises.clusters import check_crosses_network
 
     def right(pinning, a, b):
@@ -286,7 +287,7 @@ def test_cells_after_a_missing_cluster_say_they_were_skipped(capsys):
 
     shell = InteractiveShell.instance()
     try:
-        slurm.skip_remaining_cells("this machine cannot run the practice cluster (a test).")
+        skip_remaining_cells("this machine cannot run the practice cluster (a test).")
         assert "Every cell below will say it was skipped." in capsys.readouterr().out
         shell.run_cell("raise RuntimeError('this cell must not run')")
         assert capsys.readouterr().out == "skipped: this machine cannot run the practice cluster (a test).\n"

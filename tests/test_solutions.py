@@ -3,17 +3,16 @@ and the magic works in a real kernel (a notebook exercise replaces the cell; a s
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from clusterkit import solutions as sol
+from clusterkit.authoring import catalog, markers
+from clusterkit.learner import solution_magic as sol
 from clusterkit.course import MODULES
-from clusterkit.environment import REPO_ROOT
+from clusterkit.machine.environment import REPO_ROOT
 
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-import make_exercises as gen  # noqa: E402
+from clusterkit.authoring import generate as gen
 from conftest import course_kernel  # noqa: E402
 
 SOLUTION = """\
@@ -31,10 +30,10 @@ print(total)"""
 
 def test_fill_is_the_inverse_of_the_generator_cut():
     cut = gen.cut_solutions(SOLUTION)
-    filled, tasks = sol.fill(cut, sol.regions(SOLUTION))
+    filled, tasks = markers.fill(cut, markers.regions(SOLUTION))
     assert filled == SOLUTION
     assert tasks == ["return the (start, stop) of rank's block", "add up the blocks"]
-    partly, tasks = sol.fill(cut, {"add up the blocks": sol.regions(SOLUTION)["add up the blocks"]})
+    partly, tasks = markers.fill(cut, {"add up the blocks": markers.regions(SOLUTION)["add up the blocks"]})
     assert tasks == ["add up the blocks"] and "NotImplementedError" in partly and "total = 1" in partly
 
 
@@ -48,18 +47,18 @@ def code_cells(notebook: Path, skip_solution_only: bool = False) -> list[str]:
 def test_every_exercise_filled_with_its_solution_is_the_solution(module):
     """Each exercise notebook's code cells and each exercise script, filled by %solution's code, are exactly
     the solution's (the solution notebooks are what CI executes and checks)."""
-    exercises = sol.module_exercises(REPO_ROOT / module)
+    exercises = catalog.module_exercises(REPO_ROOT / module)
     by_task = {e.task: e.region for e in exercises}
     assert len(by_task) == len(exercises), "two exercises of one module share a task text: %solution needs them unique"
     for notebook in sorted((REPO_ROOT / module).glob("*.ipynb")):
         solution = REPO_ROOT / "solutions" / module / notebook.name
-        filled = [sol.fill(cell, by_task)[0] for cell in code_cells(notebook)]
+        filled = [markers.fill(cell, by_task)[0] for cell in code_cells(notebook)]
         assert filled == code_cells(solution, skip_solution_only=True), notebook
     for script in sorted((REPO_ROOT / "solutions" / module).glob("*.py")):
         exercise = REPO_ROOT / module / script.name
-        if not exercise.is_symlink():
-            body = exercise.read_text().split("\n", 1)[1]  # after the GENERATED header
-            assert sol.fill(body, by_task)[0] == script.read_text(), exercise
+        if exercise.read_text().startswith("# EXERCISE SCRIPT:"):
+            body = exercise.read_text().split("\n", 1)[1]  # after the header
+            assert markers.fill(body, by_task)[0] == script.read_text(), exercise
     for other in tracked(f"solutions/{module}"):
         if other.suffix not in (".ipynb", ".py"):  # job scripts, shell files: the same bytes
             assert (REPO_ROOT / module / other.name).read_bytes() == other.read_bytes(), other
@@ -79,7 +78,7 @@ def test_a_learners_module_folder_holds_the_solution_folders_files(module):
 @pytest.mark.parametrize("module", MODULES)
 def test_every_exercise_has_a_passing_check_in_its_solutions_recorded_outputs(module):
     """nbval re-runs these outputs: a check that fails raises, so the cell's recorded PASS lines come back."""
-    exercises = sol.module_exercises(REPO_ROOT / module)
+    exercises = catalog.module_exercises(REPO_ROOT / module)
     shown = {}
     for notebook in sorted((REPO_ROOT / "solutions" / module).glob("*.ipynb")):
         cells = json.loads(notebook.read_text())["cells"]
@@ -92,16 +91,16 @@ def test_every_exercise_has_a_passing_check_in_its_solutions_recorded_outputs(mo
 
 
 def test_choose_by_number_or_words_and_say_what_is_wrong():
-    exercises = sol.module_exercises(REPO_ROOT / "02_daal4py")
+    exercises = catalog.module_exercises(REPO_ROOT / "02_daal4py")
     assert sol.choose(exercises, "1") is exercises[0]
     assert sol.choose(exercises, "gather labels").task.startswith("gather the labels on rank 0")
-    with pytest.raises(sol.SolutionNotFound, match="there is no exercise 99"):
+    with pytest.raises(catalog.SolutionNotFound, match="there is no exercise 99"):
         sol.choose(exercises, "99")
-    with pytest.raises(sol.SolutionNotFound, match="contains 'run'.*Use its number"):
+    with pytest.raises(catalog.SolutionNotFound, match="contains 'run'.*Use its number"):
         sol.choose(exercises, "run")
     assert "  1. [quantize.py]" in sol.listing(exercises)
-    with pytest.raises(sol.SolutionNotFound, match="not a module folder"):
-        sol.module_exercises(REPO_ROOT / "tests")
+    with pytest.raises(catalog.SolutionNotFound, match="not a module folder"):
+        catalog.module_exercises(REPO_ROOT / "tests")
 
 
 @pytest.fixture
@@ -113,13 +112,13 @@ def exercise_folder(tmp_path):
 
 
 def test_a_script_exercise_is_written_into_the_learners_script(exercise_folder):
-    exercises = sol.module_exercises(exercise_folder)
+    exercises = catalog.module_exercises(exercise_folder)
     gather = sol.choose(exercises, "gather labels")
     said = sol.load_into_script(gather, exercise_folder)
     text = (exercise_folder / "quantize.py").read_text()
     assert "into quantize.py" in said and gather.region in text
     assert "TODO: kmeans_init" in text, "only the chosen exercise is filled"
-    with pytest.raises(sol.SolutionNotFound, match="no '# TODO: gather.*git checkout 02_daal4py/quantize.py"):
+    with pytest.raises(catalog.SolutionNotFound, match="no '# TODO: gather.*git checkout 02_daal4py/quantize.py"):
         sol.load_into_script(gather, exercise_folder)
 
 

@@ -2,7 +2,7 @@
 import re
 from importlib import metadata
 
-from clusterkit.environment import REPO_ROOT
+from clusterkit.machine.environment import REPO_ROOT
 
 
 def pins(lines):

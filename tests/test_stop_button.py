@@ -8,7 +8,7 @@ import pytest
 from jupyter_client import KernelManager
 
 from clusterkit.course import KERNEL_NAME
-from clusterkit.reaper import session_members
+from clusterkit.jobs.reaper import session_members
 
 pytestmark = [pytest.mark.notebook, pytest.mark.mpi]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import clusterkit as ck
-from clusterkit.environment import REPO_ROOT
-from clusterkit.runner import load_script
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.notebook.scripts import load_script
 
 SCRIPTS = REPO_ROOT / "solutions" / "04_torch_ccl"
 sys.path.insert(0, str(SCRIPTS))  # the scripts import ddp_common from their folder

@@ -2,9 +2,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from clusterkit.impi_debug import RankPin, parse_debug
-from clusterkit.pinmap import draw_pinmap, pinmap_text
-from clusterkit.topology import LogicalCpu, Topology, local_topology, parse_cpuinfo
+from clusterkit.jobs.impi_debug import RankPin, parse_debug
+from clusterkit.notebook.pinmap import draw_pinmap, pinmap_text
+from clusterkit.machine.topology import LogicalCpu, Topology, local_topology, parse_cpuinfo
 
 CPUINFO = "\n\n".join(
     f"processor\t: {cpu}\nmodel name\t: Test CPU\nphysical id\t: {cpu // 4}\ncore id\t\t: {(cpu % 4) // 2}\n"

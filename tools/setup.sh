@@ -154,7 +154,7 @@ fi
 
 # -- 4. kernel --------------------------------------------------------------------------------------
 say "Jupyter kernel"
-"$PY" -m clusterkit.kernel
+"$PY" -m clusterkit.machine.kernelspec
 
 # -- 5. data ----------------------------------------------------------------------------------------
 say "Data"
@@ -169,11 +169,11 @@ if [ ! -f "${CLUSTERKIT_DATA:-$ROOT/data}/digits.npz" ] && [ ! -f /usr/share/dat
       || die "could not install dataset-fashion-mnist with apt-get"
   fi
 fi
-"$PY" -c "import sys, clusterkit.data; sys.exit(clusterkit.data.main())"
+"$PY" -m clusterkit.rank.data
 
 # -- 6. self-check ----------------------------------------------------------------------------------
 say "Self-check"
-"$PY" -m clusterkit.selfcheck
+"$PY" -m clusterkit.notebook.selfcheck
 end_step
 printf '\nsetup steps:\n'
 printf '%s\n' "${steps[@]}"

@@ -12,8 +12,8 @@ import sys
 import daal4py as d4p
 import numpy as np
 
-from clusterkit.artifacts import partition_path
-from clusterkit.validation import InputError, require_headerless_csv
+from clusterkit.rank import partition_path
+from clusterkit.rank import InputError, require_headerless_csv
 
 
 def main():

@@ -16,8 +16,8 @@ import daal4py as d4p
 import numpy as np
 from mpi4py import MPI  # initialises MPI; lets `python -m mpi4py` abort every rank if one raises
 
-from clusterkit.data import shard
-from clusterkit.validation import InputError, require_rows_per_rank
+from clusterkit.rank import shard
+from clusterkit.rank import InputError, require_rows_per_rank
 
 TRUE_INTERCEPT = 1.0
 

@@ -16,8 +16,8 @@ import daal4py as d4p
 import numpy as np
 from PIL import Image
 
-from clusterkit.artifacts import IMAGE_FILE, PALETTE_FILE, RUN_FILE
-from clusterkit.validation import InputError, load_rgb_image, require_colours, require_rows_per_rank
+from clusterkit.rank import IMAGE_FILE, PALETTE_FILE, RUN_FILE
+from clusterkit.rank import InputError, load_rgb_image, require_colours, require_rows_per_rank
 
 
 def pixel_block(n_pixels, rank, size):

@@ -14,7 +14,7 @@ import daal4py as d4p
 import numpy as np
 from mpi4py import MPI  # initialises MPI; lets `python -m mpi4py` abort every rank if one raises
 
-from clusterkit.data import shard
+from clusterkit.rank import shard
 
 CLUSTERS, ITERATIONS, POINTS, FEATURES = 16, 10, 400_000, 20
 

@@ -13,7 +13,7 @@ import horovod.tensorflow as hvd
 import numpy as np
 import tensorflow as tf
 
-import clusterkit as ck
+from clusterkit.rank import load_digits_dataset, shard
 
 tf.get_logger().setLevel("ERROR")   # Keras' "callback is slow" warnings: the first batch's broadcast is meant to be
 
@@ -42,13 +42,13 @@ def use_threads(intra: int, inter: int) -> None:
 def load_shard(rank: int, size: int, train_limit: int | None = None):
     """This rank's block of the staged training images (scaled to 0..1, with a channel axis), and the
     data set's name and accuracy target. Every rank reads the staged file; nothing is downloaded."""
-    data = ck.load_digits_dataset()
+    data = load_digits_dataset()
     n_train = min(train_limit or len(data.x_train), len(data.x_train))
     if n_train < size:
         fail_all(f"{n_train} training samples cannot be split over {size} ranks: rank {size - 1} would get "
                  f"none and wait forever for the others. What to do: run with at most {n_train} ranks "
                  "(mpirun -n), or train on more samples.", rank)
-    block = ck.shard(n_train, rank, size)
+    block = shard(n_train, rank, size)
     return data, n_train, to_images(data.x_train[block]), data.y_train[block].astype("int64")
 
 
@@ -84,7 +84,7 @@ def training_batches(images, labels, batch: int, seed: int) -> tf.data.Dataset:
 
 def test_accuracy(model: tf.keras.Model, data, rank: int, size: int) -> float:
     """Accuracy on the whole test set: each rank scores its own block, then the counts are summed."""
-    block = ck.shard(len(data.x_test), rank, size)
+    block = shard(len(data.x_test), rank, size)
     logits = model.predict(to_images(data.x_test[block]), batch_size=1000, verbose=0)
     correct = np.sum(np.argmax(logits, axis=1) == data.y_test[block])
     total_correct = hvd.allreduce(tf.constant(correct, tf.float64), op=hvd.Sum)

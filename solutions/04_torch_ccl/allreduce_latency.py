@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from mpi4py import MPI
 
-from clusterkit.torch_dist import init_distributed
+from clusterkit.rank import init_distributed
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--sizes", nargs="+", type=int, default=[4 ** k * 4 for k in range(12)],

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data.distributed import DistributedSampler
 
-import clusterkit as ck
+from clusterkit.rank import load_digits_dataset, shard
 
 
 class SmallCNN(nn.Module):
@@ -36,7 +36,7 @@ class SmallCNN(nn.Module):
 
 def load_tensors():
     """The course's digits data set as float tensors in [0, 1] with a channel axis, plus its name and target."""
-    data = ck.load_digits_dataset()
+    data = load_digits_dataset()
 
     def images(array):
         return torch.from_numpy(array).float().div_(255).unsqueeze(1)
@@ -65,7 +65,7 @@ def train_epoch(model, optimizer, schedule, x, y, sampler: DistributedSampler, b
 @torch.no_grad()
 def evaluate(model, x, y, rank: int, size: int) -> float:
     """Test accuracy over the whole test set: each rank scores its shard, an allreduce adds the counts."""
-    part = ck.shard(len(x), rank, size)
+    part = shard(len(x), rank, size)
     counts = torch.tensor([(model(x[part]).argmax(1) == y[part]).sum().item(), len(y[part])], dtype=torch.float64)
     dist.all_reduce(counts)
     return (counts[0] / counts[1]).item()

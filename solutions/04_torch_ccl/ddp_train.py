@@ -16,8 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.utils.data.distributed import DistributedSampler
 
-import clusterkit as ck
-from clusterkit.torch_dist import init_distributed, shutdown
+from clusterkit.rank import init_distributed, runs_dir, shutdown
 from ddp_common import SmallCNN, bf16_allreduce_hook, evaluate, identical_across_ranks, load_tensors, train_epoch
 
 parser = argparse.ArgumentParser()
@@ -69,7 +68,7 @@ if rank == 0:
     print(f"images_per_second={images / training_seconds:.0f}")
     if args.checkpoint:
         torch.save({"model": model.module.state_dict(), "epochs": args.epochs, "test_accuracy": accuracy,
-                    "dataset": name}, ck.runs_dir("04_torch_ccl") / args.checkpoint)
+                    "dataset": name}, runs_dir("04_torch_ccl") / args.checkpoint)
         print(f"checkpoint={args.checkpoint}")
 dist.barrier()  # nobody leaves before the checkpoint is written
 shutdown()  # destroy the process group, finalize MPI, exit without the interpreter's teardown

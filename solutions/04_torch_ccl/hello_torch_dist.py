@@ -8,7 +8,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from clusterkit.torch_dist import init_distributed
+from clusterkit.rank import init_distributed
 
 info = init_distributed(timeout=30)
 rank, world_size = info.rank, info.world_size

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
-from clusterkit.torch_dist import init_distributed, shutdown
+from clusterkit.rank import init_distributed, shutdown
 from ddp_common import SmallCNN, accuracy, identical_across_ranks, load_tensors, single_stream_batches
 
 SENT = {"bytes": 0}  # bytes this rank sent, counted by the two functions below

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch.utils.data.distributed import DistributedSampler
 
-from clusterkit.torch_dist import init_distributed, shutdown
+from clusterkit.rank import init_distributed, shutdown
 from ddp_common import SmallCNN, evaluate, load_tensors
 
 

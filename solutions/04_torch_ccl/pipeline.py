@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
-from clusterkit.torch_dist import init_distributed, shutdown
+from clusterkit.rank import init_distributed, shutdown
 from ddp_common import SmallCNN, accuracy, load_tensors, single_stream_batches
 
 FEATURES = 16 * 7 * 7  # what stage 0 hands to stage 1, per image

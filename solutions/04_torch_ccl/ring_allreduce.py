@@ -129,7 +129,7 @@ def seconds_per_call(allreduce, numel, rank, size, budget, trials=5):
 
 
 def main():
-    from clusterkit.torch_dist import init_distributed, shutdown
+    from clusterkit.rank import init_distributed, shutdown
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="time ring, parameter server and all_reduce")

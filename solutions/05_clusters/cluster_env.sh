@@ -68,7 +68,7 @@ export MASTER_PORT=${MASTER_PORT:-$(( 20000 + JOB_ID % 20000 ))}
 
 # -- 5. data, staged once on the shared file system before any rank starts ---------------------------
 export CLUSTERKIT_DATA=${CLUSTERKIT_DATA:-$COURSE_ROOT/data}
-stage_data() { "$PYTHON" -c "import sys, clusterkit.data; sys.exit(clusterkit.data.main())"; }
+stage_data() { "$PYTHON" -m clusterkit.rank.data; }
 
 echo "job $JOB_ID ($SCHEDULER): $NODES node(s) [$NODE_LIST] x $RANKS_PER_NODE rank(s), $THREADS_PER_RANK thread(s) per rank"
 echo "node: $SOCKETS socket(s), $CORES core(s), $THREADS_PER_CORE thread(s) per core; fabric $I_MPI_FABRICS, provider $FI_PROVIDER"

@@ -9,7 +9,7 @@ KERNEL_NAME = "dmlcpu"
 KERNEL_DISPLAY_NAME = "Python (Distributed ML on CPU)"
 
 # The notebooks' share of `make test`: the sum of every solution notebook's recorded Restart & Run All seconds
-# (tools/execute_solutions.py records them) may not pass this. nbval runs each notebook once, modules 01-02 a
+# (clusterkit.authoring.execute records them) may not pass this. nbval runs each notebook once, modules 01-02 a
 # second time on one CPU; the rest of the suite and the setup take about as long again, and CI's whole run
 # must stay under 35 minutes. A new notebook fits in, or another one gets shorter.
 NOTEBOOKS_BUDGET_SECONDS = 900

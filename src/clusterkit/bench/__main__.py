@@ -10,11 +10,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..environment import REPO_ROOT
-from ..topology import local_topology, rank_counts, recorded_on
-from . import report
-from .rows import ROWS, SIZES, Bench, measure
-from .stats import load_average
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.machine.topology import local_topology, rank_counts, recorded_on
+from clusterkit.bench import report
+from clusterkit.bench.rows import ROWS, SIZES, Bench, measure
+from clusterkit.bench.stats import load_average
 
 LATEST = REPO_ROOT / "bench" / "latest"  # the run the README shows (tracked; bench/results/ is not)
 

@@ -6,8 +6,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from ..tables import replace_between
-from .rows import Figure, Row
+from clusterkit.notebook.tables import replace_between
+from clusterkit.bench.rows import Figure, Row
 
 README_SECTION = "bench"
 README_BEGIN, README_END = f"<!-- {README_SECTION}:begin -->", f"<!-- {README_SECTION}:end -->"

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from ..course import MODULES
-from ..environment import REPO_ROOT, mpi_environment
-from ..horovod_env import RANK_ENV
-from ..runner import MpiResult, horovodrun, mpirun
-from ..topology import local_topology
-from . import published
-from .published import Published
-from .stats import CpuClock, Summary, interleaved, load_average, paired_ratios, summarize
+from clusterkit.course import MODULES
+from clusterkit.machine.environment import REPO_ROOT, mpi_environment
+from clusterkit.rank.horovod_env import RANK_ENV
+from clusterkit.jobs.runner import MpiResult, horovodrun, mpirun
+from clusterkit.machine.topology import local_topology
+from clusterkit.bench import published
+from clusterkit.bench.published import Published
+from clusterkit.bench.stats import CpuClock, Summary, interleaved, load_average, paired_ratios, summarize
 
 BENCH_SCRIPTS = REPO_ROOT / "bench"
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -469,8 +469,9 @@ def course(bench: Bench, row: Row) -> None:
         dates = sorted(meta["executed"] for meta in executed) or ["never"]
         unexecuted = f" ({len(notebooks) - len(executed)} not executed yet)" if len(executed) < len(notebooks) else ""
         row.quoted.append(Published(float(seconds), f"{module}: {len(notebooks)} notebooks, Restart & Run All "
-                                    f"{seconds} s{unexecuted}", f"the notebooks' metadata (tools/execute_solutions.py,"
-                                    f" {dates[0]}..{dates[-1]}; not measured by this run)"))
+                                    f"{seconds} s{unexecuted}",
+                                    f"the notebooks' metadata (clusterkit.authoring.execute, {dates[0]}..{dates[-1]}; "
+                                    "not measured by this run)"))
 
 
 ROWS: dict[str, tuple[str, Callable[[Bench, Row], None]]] = {

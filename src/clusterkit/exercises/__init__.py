@@ -3,8 +3,8 @@
 Importing any of them in a Jupyter kernel also installs the hint for a check cell run before its
 exercise cell (a NameError becomes "run the exercise cell above first") and the `%solution` magic.
 """
-from ..checks import install_hints
-from ..solutions import install_solution_magic
+from clusterkit.exercises.checks import install_hints
+from clusterkit.learner.solution_magic import install_solution_magic
 
 install_hints()
 install_solution_magic()

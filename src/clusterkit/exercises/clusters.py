@@ -1,8 +1,8 @@
 """Module 05 (beyond one machine: Slurm and two nodes): the exercise checks."""
 from __future__ import annotations
 
-from ..checks import Hint, exercise_check
-from ..impi_debug import RankPin
+from clusterkit.exercises.checks import Hint, exercise_check
+from clusterkit.jobs.impi_debug import RankPin
 
 # two nodes x two ranks, with the same CPU numbers on both nodes (as every real cluster has)
 _PINS = [RankPin(0, 101, "cn01", (0,)), RankPin(1, 102, "cn01", (1,)),

@@ -9,8 +9,8 @@
     check_whole_node_rank(result)                     05: 1 rank that owns every core, a thread per CPU
     check_patched_class(estimator_class)              06: the class scikit-learn gives after patching
 
-The input validation the per-rank scripts share is in `clusterkit.validation`; the names of the files
-they write are in `clusterkit.artifacts`.
+The input validation the per-rank scripts share is in `clusterkit.rank.validation`; the names of the files
+they write are in `clusterkit.rank.artifacts`.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import IMAGE_FILE, PALETTE_FILE, RUN_FILE, partition_path
-from ..checks import Hint, exercise_check
-from ..environment import written_since_fresh
-from ..validation import InputError, load_rgb_image, require_headerless_csv
+from clusterkit.rank.artifacts import IMAGE_FILE, PALETTE_FILE, RUN_FILE, partition_path
+from clusterkit.exercises.checks import Hint, exercise_check
+from clusterkit.machine.environment import written_since_fresh
+from clusterkit.rank.validation import InputError, load_rgb_image, require_headerless_csv
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def _lloyd(pixels, start, iterations):
 
 
 def _first_block(n_pixels, size):
-    from ..data import shard
+    from clusterkit.rank.data import shard
 
     return shard(n_pixels, 0, size)
 
@@ -278,7 +278,7 @@ def check_whole_node_rank(result, n_cores: int | None = None, topology=None) -> 
     n_cores: how many cores that is (default: the cores of `topology`); topology: the CPUs this process
     owns (default: `local_topology()`), used to count the cores the rank's pin set covers, so that one
     hardware thread per core counts as the core and half the CPUs of a 2-socket node does not."""
-    from ..topology import local_topology
+    from clusterkit.machine.topology import local_topology
 
     if topology is None and n_cores is None:
         topology = local_topology()

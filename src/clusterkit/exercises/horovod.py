@@ -3,7 +3,7 @@
     from clusterkit.exercises.horovod import check_scaled_settings
     check_scaled_settings(my_function)
 
-Horovod's build check and the rank environment are in `clusterkit.horovod_env`.
+Horovod's build check and the rank environment are in `clusterkit.rank.horovod_env`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..checks import Hint, exercise_check
+from clusterkit.exercises.checks import Hint, exercise_check
 
 
 # ---------------------------------------------------------------- 01: learning rate and steps
@@ -105,7 +105,7 @@ def check_rank_placement(*runs, topology=None):
     node, while there are at least as many cores as ranks (`topology`, default: what this process owns), the
     ranks' cores are disjoint; with more ranks than cores, they share them. Every pinned CPU must be one the
     process owns. One PASS for all the runs, so the output does not depend on how many there are."""
-    from ..topology import local_topology
+    from clusterkit.machine.topology import local_topology
 
     topology = topology or local_topology()
     if not runs:
@@ -132,7 +132,7 @@ def check_rank_placement(*runs, topology=None):
 @exercise_check("Ranks sharing each CPU")
 def check_ranks_per_cpu(ranks_per_cpu, pinning):
     """ranks_per_cpu(pinning) -> {cpu: number of ranks pinned to it} (one node)."""
-    from ..impi_debug import RankPin
+    from clusterkit.jobs.impi_debug import RankPin
 
     samples = {
         "one rank per core": [RankPin(0, 1, "n", (0,)), RankPin(1, 2, "n", (1,))],

@@ -15,8 +15,8 @@ import re
 import sys
 import threading
 
-from ..checks import Hint, exercise_check
-from ..runner import MpiResult
+from clusterkit.exercises.checks import Hint, exercise_check
+from clusterkit.jobs.runner import MpiResult
 
 # ---------------------------------------------------------------------------------------------------
 # 01 start here
@@ -38,7 +38,7 @@ def cores_per_rank(pinning, topology) -> dict[int, set] | None:
 def check_four_ranks(result, topology=None):
     """result: ck.mpirun('start_here_ranks.py', n=4). Ranks may share a core only when their node has fewer
     cores than ranks on it; `topology` (default: what this process owns) says how many cores there are."""
-    from ..topology import local_topology
+    from clusterkit.machine.topology import local_topology
 
     if not isinstance(result, MpiResult):
         raise Hint("keep what ck.mpirun(...) returns: `four = ck.mpirun(...)`")
@@ -394,7 +394,7 @@ def check_owner_of(owner_of) -> None:
 def check_hybrid_layout(result, n_cores: int | None = None) -> None:
     """result: ck.mpirun('where_am_i.py', n=1, genv=...); the rank must be pinned to at least n_cores CPUs
     (default: the cores this process owns) and its BLAS must run n_cores threads."""
-    from ..topology import local_topology
+    from clusterkit.machine.topology import local_topology
 
     cores = n_cores or local_topology().n_cores
     if len(result.pinning) != 1:

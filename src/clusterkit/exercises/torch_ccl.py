@@ -1,10 +1,10 @@
 """Exercise checks of module 04_torch_ccl (PyTorch distributed on CPUs).
 
-The per-rank plumbing its scripts share (init_distributed, shutdown) is in `clusterkit.torch_dist`.
+The per-rank plumbing its scripts share (init_distributed, shutdown) is in `clusterkit.rank.torch_dist`.
 """
 from __future__ import annotations
 
-from ..checks import Hint, exercise_check
+from clusterkit.exercises.checks import Hint, exercise_check
 
 
 @exercise_check("Map Intel MPI's variables to torch.distributed's")

@@ -1,7 +1,7 @@
 """Per-rank part of the course self-check: MPI ranks and daal4py's distributed mode (Horovod's row runs
 horovod_collectives.py).
 
-Run by `python -m clusterkit.selfcheck` as `mpirun -n 2 python -m mpi4py selfcheck_ranks.py PART`.
+Run by `python -m clusterkit.notebook.selfcheck` as `mpirun -n 2 python -m mpi4py selfcheck_ranks.py PART`.
 Only rank 0 prints results.
 """
 import sys

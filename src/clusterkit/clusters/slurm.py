@@ -12,8 +12,8 @@ first error in its output; a job that ran past its `--time` raises SlurmTimeLimi
 
 Where the Slurm commands run is a parameter, `clients`:
 - `LocalClients()`: on this machine, as on a real cluster's login node;
-- `NodeClients(cluster)`: inside node1 of the practice cluster (`clusterkit.practice_cluster`),
-  the only place its clients may run.
+- `NodeClients(cluster)`: inside node1 of the practice cluster (`clusterkit.clusters.practice`),
+  the only place its clients may run (`clusterkit.clusters.connect` picks one of the two).
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runner import BAD_TERMINATION, MPI_ABORT, MpiResult, _tail
+from clusterkit.jobs.process import shorten_paths, tail
+from clusterkit.jobs.runner import BAD_TERMINATION, MPI_ABORT, MpiResult
 
 TERMINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
                    "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT", "REVOKED"}
@@ -86,7 +87,7 @@ class LocalClients:
             raise SlurmNotFound(
                 f"`{argv[0]}` is not installed here: this machine is not a Slurm login node. What to "
                 "do: run this on your cluster's login node, or start the practice cluster "
-                "(python -m clusterkit.practice_cluster up) and pass clients=NodeClients(cluster)."
+                "(python -m clusterkit.clusters.practice up) and pass clients=NodeClients(cluster)."
             ) from missing
 
 
@@ -106,55 +107,12 @@ class NodeClients:
         return self.cluster.run_on_node(self.node, argv, timeout=timeout, cwd=cwd, env=full_env, check=False)
 
 
-def _call(clients, argv: list[str], timeout: float = 30, what: str = "", **kwargs) -> str:
+def _call(clients, argv: list[str], timeout: float = 30, **kwargs) -> str:
     done = clients.run(argv, timeout=timeout, **kwargs)
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip()
         raise SlurmError(f"`{shlex.join(argv)}` on {clients.where} failed ({done.returncode}): {message}")
     return done.stdout
-
-
-def connect(folder=None, start: bool = True):
-    """Where this notebook's Slurm commands run: (clients, practice cluster or None, why-not or None).
-
-    1. a practice cluster already up (its folder: runs/cluster/), or a new one when this machine can run
-       it (root, network namespaces, Slurm installed);
-    2. otherwise this machine's own Slurm, when `sbatch` is here (a real cluster's login node);
-    3. otherwise (None, None, one sentence saying why there is no cluster and what to do)."""
-    import shutil
-
-    from . import practice_cluster as pc
-
-    cluster = pc.load(folder)
-    reason = None
-    if cluster is None:
-        reason = pc.unavailable_reason()
-        if reason is None and start:
-            cluster = pc.start(folder)
-    if cluster is not None:
-        return NodeClients(cluster), cluster, None
-    # a login node has a configuration; without one, a client would look the controller up in DNS
-    configured = any(
-        Path(p).exists()
-        for p in (os.environ.get("SLURM_CONF", ""), "/etc/slurm/slurm.conf", "/run/slurm/conf/slurm.conf")
-        if p
-    )
-    if shutil.which("sbatch") and os.geteuid() != 0 and configured:
-        return LocalClients(), None, None
-    return None, None, reason or "no practice cluster was started (start=False) and no Slurm here"
-
-
-def skip_remaining_cells(reason: str) -> None:
-    """In a notebook without a cluster: every cell run after this one prints why it was skipped instead of
-    failing (an IPython input transformer replaces the cell's code)."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None:
-        raise SlurmNotFound(reason)
-    line = f"print({('skipped: ' + reason)!r})\n"
-    shell.input_transformers_post.append(lambda lines: [line])
-    print(f"No cluster for this notebook: {reason}\nEvery cell below will say it was skipped.")
 
 
 # -- job state -------------------------------------------------------------------------------------
@@ -315,7 +273,7 @@ class SlurmJob:
                         f"job {self.job_id} did not finish within {timeout:g} s, so it was cancelled (scancel) on "
                         f"every node.\nLikely cause: a deadlock (a rank waits in a collective another never reaches), "
                         f"or the job waits for nodes that are busy.\nWhat to do: check the output, ask for fewer "
-                        f"resources, or pass a larger timeout=.\nLast lines:\n{_tail(reader.text)}"
+                        f"resources, or pass a larger timeout=.\nLast lines:\n{tail(reader.text)}"
                     )
                 time.sleep(poll)
         except KeyboardInterrupt:
@@ -340,29 +298,6 @@ class SlurmJob:
         if check and info.state != "COMPLETED":
             raise _failure(result, info)
         return result
-
-
-def shorten_paths(text: str) -> str:
-    """Show the course's folders by the names the job scripts give them: $COURSE_VENV and $COURSE_ROOT
-    (only in what is echoed; the result keeps the output as the job wrote it)."""
-    from .environment import ENV_PREFIX, REPO_ROOT
-
-    for path, name in ((str(ENV_PREFIX), "$COURSE_VENV"), (str(REPO_ROOT), "$COURSE_ROOT")):
-        text = text.replace(path, name)
-    return text
-
-
-class ShortPathWriter:
-    """A stdout that shows the course's folders as $COURSE_VENV / $COURSE_ROOT (see shorten_paths)."""
-
-    def __init__(self, target):
-        self.target = target
-
-    def write(self, text: str) -> int:
-        return self.target.write(shorten_paths(text))
-
-    def flush(self) -> None:
-        self.target.flush()
 
 
 class _OutputReader:
@@ -401,16 +336,17 @@ class _OutputReader:
 
 def _failure(result: SlurmResult, info: JobInfo) -> SlurmJobFailed:
     where = f"job {result.job_id} ({info.fields.get('JobName', '')}) on {info.nodes or 'no node'}"
-    tail = f"Last lines:\n{_tail(result.output)}"
+    last_lines = f"Last lines:\n{tail(result.output)}"
     if info.state == "TIMEOUT":
         return SlurmTimeLimit(
             f"{where} ran past its time limit (--time={info.fields.get('TimeLimit')}) and Slurm cancelled it after "
             f"{info.fields.get('RunTime')}.\nWhat to do: ask for more time (#SBATCH --time), or make the job "
-            f"smaller; a job that hangs in a collective also ends this way.\n{tail}",
+            f"smaller; a job that hangs in a collective also ends this way.\n{last_lines}",
             result,
         )
     if info.state == "CANCELLED":
-        return SlurmJobCancelled(f"{where} was cancelled (scancel) after {info.fields.get('RunTime')}.\n{tail}", result)
+        return SlurmJobCancelled(
+            f"{where} was cancelled (scancel) after {info.fields.get('RunTime')}.\n{last_lines}", result)
     reasons = []
     for aborted in MPI_ABORT.finditer(result.output):
         reasons.append(f"rank {aborted['rank']} called MPI_Abort (error code {aborted['code']})")
@@ -426,7 +362,7 @@ def _failure(result: SlurmResult, info: JobInfo) -> SlurmJobFailed:
         f"{where} ended {info.state} with exit code {result.returncode}: "
         + "; ".join(dict.fromkeys(reasons))
         + f".\nWhat to do: read the first traceback or error in the job's output ({result.output_path}), fix it, "
-        f"and submit again.\n{tail}",
+        f"and submit again.\n{last_lines}",
         result,
     )
 

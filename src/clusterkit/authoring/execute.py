@@ -4,15 +4,14 @@ exercises. This is how solutions are committed: executed 1..n, with their real o
 machine-independent (this machine's paths become <COURSE>, <VENV> and ~) and with one line near the
 top saying which machine the outputs were recorded on.
 
-    .venv/bin/python tools/execute_solutions.py solutions/01_parallelism/01_start_here.ipynb
-    .venv/bin/python tools/execute_solutions.py --all
+    .venv/bin/python -m clusterkit.authoring.execute solutions/01_parallelism/01_start_here.ipynb
+    .venv/bin/python -m clusterkit.authoring.execute --all
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,10 +19,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from clusterkit.authoring import generate
 from clusterkit.course import KERNEL_DISPLAY_NAME, KERNEL_NAME
-from clusterkit.topology import recorded_on
+from clusterkit.machine.environment import REPO_ROOT as ROOT
+from clusterkit.machine.topology import recorded_on
 
-ROOT = Path(__file__).resolve().parent.parent
 RECORDED_ON_ID = "recorded-on"
 METADATA_KEY = "clusterkit"
 # this machine's paths, longest first, and what the committed outputs say instead
@@ -70,7 +70,7 @@ def execute(path: Path, timeout: int) -> float:
     mark_recorded_on(notebook)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME,
                                        "language": "python"}
-    # what the agenda tables (tools/agenda.py) report: Restart & Run All, kernel start included
+    # what the agenda tables (clusterkit.authoring.agenda) report: Restart & Run All, kernel start included
     notebook.metadata[METADATA_KEY] = {"executed_seconds": round(seconds), "executed_on": recorded_on(),
                                        "executed": f"{datetime.date.today():%Y-%m-%d}"}
     nbformat.write(notebook, path)
@@ -93,7 +93,7 @@ def main() -> int:
         total += seconds
         print(f"executed {path} in {seconds:.0f} s", flush=True)
     print(f"total {total:.0f} s")
-    return subprocess.call([sys.executable, str(ROOT / "tools" / "make_exercises.py")])
+    return generate.main([])
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .environment import data_dir
+from clusterkit.machine.environment import data_dir
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -185,3 +185,7 @@ def main() -> int:
         print(problem, file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from .course import KERNEL_DISPLAY_NAME, KERNEL_NAME
-from .environment import ENV_BIN, ENV_LIB, ENV_PREFIX
+from clusterkit.course import KERNEL_DISPLAY_NAME, KERNEL_NAME
+from clusterkit.machine.environment import ENV_BIN, ENV_LIB, ENV_PREFIX
 
 
 def kernel_spec() -> dict:

@@ -9,25 +9,24 @@ outlives its time-out, and turns the ways a job fails into one clear error.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-import queue
 import re
 import shlex
-import signal
-import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .environment import find_mpirun, mpi_environment
-from .impi_debug import DebugReport, parse_debug
-from .reaper import end_session
+from clusterkit.jobs.impi_debug import DebugReport, parse_cpu_list, parse_debug
+from clusterkit.jobs.process import stream, tail
+from clusterkit.machine.environment import find_mpirun, mpi_environment
+from clusterkit.machine.topology import allowed_cpus, busy_cpus
 
 DEFAULT_TIMEOUT = 180.0
-REAPER = Path(__file__).with_name("reaper.py")
+MPI_NOT_FOUND = (
+    "Intel MPI's mpirun is not installed in this Python environment ({prefix}).\n"
+    "What to do: run the course setup (`make setup` in the repository root), then choose the kernel "
+    "'Python (Distributed ML on CPU)' for this notebook (Kernel > Change Kernel)."
+)
 BAD_TERMINATION = re.compile(
     r"RANK (?P<rank>\d+) PID (?P<pid>\d+) RUNNING AT (?P<node>\S+)\s*\n"
     r"=\s+(?P<how>KILLED BY SIGNAL: .*|EXIT STATUS: .*)"
@@ -45,13 +44,6 @@ class MpiNotFound(MpiError):
 
 class MpiTimeout(MpiError):
     """The job outlived its time-out and was killed, every rank of it."""
-
-
-class JobInterrupted(KeyboardInterrupt):
-    """The learner stopped the cell (the stop button): the job was ended, every process of it."""
-
-    def _render_traceback_(self):  # IPython shows the one line, not the runner's internals
-        return [str(self)]
 
 
 class MpiJobFailed(MpiError):
@@ -94,7 +86,7 @@ class MpiResult:
         """The last value printed for `key`, cast (default float)."""
         found = self.values(key)
         if not found:
-            raise KeyError(f"the job printed no line '{key}=...'; its output ends with:\n{_tail(self.output)}")
+            raise KeyError(f"the job printed no line '{key}=...'; its output ends with:\n{tail(self.output)}")
         return cast(found[-1])
 
 
@@ -169,34 +161,15 @@ def mpirun(
     check           raise MpiJobFailed on a non-zero exit status;
     check_load      first say so if other processes keep the CPUs this job will use busy.
     """
-    mpirun_path = find_mpirun()
-    if mpirun_path is None:
-        raise MpiNotFound(
-            f"Intel MPI's mpirun is not installed in this Python environment ({sys.prefix}).\n"
-            "What to do: run the course setup (`make setup` in the repository root), then choose the "
-            "kernel 'Python (Distributed ML on CPU)' for this notebook (Kernel > Change Kernel)."
-        )
     command = build_command(
         program, *args, n=n, ppn=ppn, hosts=hosts, genv=genv, debug=debug, python=python,
-        mpirun_path=mpirun_path, ordered_output=ordered_output,
+        mpirun_path=require_mpirun(), ordered_output=ordered_output,
     )
     if show_command and echo:
         print("$ " + display_command(command), flush=True)
     if echo and check_load:
         warn_if_cores_busy(genv)
-    output, returncode, seconds, timed_out = _stream(command, mpi_environment(env), cwd, timeout, echo)
-    result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
-    if timed_out:
-        raise MpiTimeout(
-            f"The job did not finish within {timeout:g} s, so every rank was killed.\n"
-            "Likely cause: one rank is waiting in a send, receive or collective that another rank never "
-            "reaches (a deadlock), or the job is far bigger than this machine.\n"
-            "What to do: check that every rank calls the same collectives in the same order, try fewer "
-            f"ranks or less data, or pass a larger timeout=.\nLast lines:\n{_tail(output)}"
-        )
-    if check and returncode != 0:
-        raise MpiJobFailed(explain_failure(result))
-    return result
+    return run_job(command, env=mpi_environment(env), cwd=cwd, timeout=timeout, echo=echo, check=check)
 
 
 def horovodrun(
@@ -218,24 +191,44 @@ def horovodrun(
                sys.executable, str(script), *(str(a) for a in args)]
     if echo:
         print("$ " + display_command(command), flush=True)
-    output, returncode, seconds, timed_out = _stream(command, mpi_environment(env), cwd, timeout, echo)
-    result = MpiResult(command=command, output=output, returncode=returncode, seconds=seconds)
-    if timed_out:
-        raise MpiTimeout(f"horovodrun did not finish within {timeout:g} s, so every rank was killed.\n"
-                         "What to do: check that every rank calls the same collectives in the same order, or pass "
-                         f"a larger timeout=.\nLast lines:\n{_tail(output)}")
-    if check and returncode != 0:
-        raise MpiJobFailed(f"horovodrun exited with status {returncode}; the other ranks were stopped with it.\n"
-                           "What to do: read the first traceback or error in the output, fix the script, and run "
-                           f"the cell again.\nLast lines:\n{_tail(output)}")
+    return run_job(command, env=mpi_environment(env), cwd=cwd, timeout=timeout, echo=echo, check=check)
+
+
+def require_mpirun() -> str:
+    """The path of this environment's mpirun, or MpiNotFound saying what to do."""
+    mpirun_path = find_mpirun()
+    if mpirun_path is None:
+        raise MpiNotFound(MPI_NOT_FOUND.format(prefix=sys.prefix))
+    return mpirun_path
+
+
+def run_job(
+    command: list[str], *, env: dict[str, str], cwd=None, timeout: float = DEFAULT_TIMEOUT, echo: bool = True,
+    check: bool = True, start: list[str] | None = None,
+) -> MpiResult:
+    """The one job runner behind mpirun(), horovodrun() and the practice cluster's launcher: stream the job,
+    and turn a time-out or a failed rank into MpiTimeout or MpiJobFailed with what to do.
+
+    command   the job's command line, as the learner would type it (kept in the result and the messages);
+    start     what actually starts it, when that differs (the same command entered into a cluster node)."""
+    streamed = stream(start or command, env, cwd, timeout, echo)
+    result = MpiResult(command=command, output=streamed.output, returncode=streamed.returncode,
+                       seconds=streamed.seconds)
+    if streamed.timed_out:
+        raise MpiTimeout(
+            f"The job did not finish within {timeout:g} s, so every rank was killed.\n"
+            "Likely cause: one rank is waiting in a send, receive or collective that another rank never "
+            "reaches (a deadlock), or the job is far bigger than this machine.\n"
+            "What to do: check that every rank calls the same collectives in the same order, try fewer "
+            f"ranks or less data, or pass a larger timeout=.\nLast lines:\n{tail(streamed.output)}"
+        )
+    if check and result.returncode != 0:
+        raise MpiJobFailed(explain_failure(result))
     return result
 
 
 def warn_if_cores_busy(genv: dict | None = None) -> None:
     """On a shared machine, say before the job starts that its CPUs are busy, and what to do."""
-    from .impi_debug import parse_cpu_list
-    from .topology import allowed_cpus, busy_cpus
-
     listed = str((genv or {}).get("I_MPI_PIN_PROCESSOR_LIST", ""))
     owned = allowed_cpus() or set()
     target = set(parse_cpu_list(listed)) if re.fullmatch(r"[\d,\s-]+", listed) else owned
@@ -273,103 +266,8 @@ def explain_failure(result: MpiResult) -> str:
     if not reasons:
         reasons.append("a rank exited with an error; see its message above")
     return (
-        f"mpirun exited with status {result.returncode}: " + "; ".join(dict.fromkeys(reasons)) + ".\n"
+        f"{Path(result.command[0]).name} exited with status {result.returncode}: "
+        + "; ".join(dict.fromkeys(reasons)) + ".\n"
         "The other ranks were stopped with it. What to do: read the first traceback or error in the "
-        f"output, fix the script, and run the cell again.\nLast lines:\n{_tail(result.output)}"
+        f"output, fix the script, and run the cell again.\nLast lines:\n{tail(result.output)}"
     )
-
-
-def _stream(command, env, cwd, timeout, echo):
-    """Run `command` in its own session, echoing lines; end the whole job at the deadline, on an
-    interrupt (the notebook's stop button), and when this process dies (the reaper sees to that)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True, errors="replace", bufsize=1, env=env, cwd=cwd, start_new_session=True,
-    )
-    reaper = subprocess.Popen([sys.executable, str(REAPER), str(os.getpid()), str(process.pid)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    collected: list[str] = []
-    deadline = started + timeout
-    timed_out = False
-    try:
-        while True:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                timed_out = True
-                _kill_group(process)
-                break
-            try:
-                line = lines.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            collected.append(line)
-            if echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-    except KeyboardInterrupt:
-        _kill_group(process)
-        raise JobInterrupted("Interrupted: the whole job was stopped (mpirun, its hydra proxies and every rank; "
-                             "no process of it is left). Run the cell again to start it anew.") from None
-    finally:
-        reaper.kill()
-        reaper.wait()
-    returncode = process.wait()
-    # after a kill, pick up what the pump read before the pipe closed
-    while timed_out and not lines.empty():
-        line = lines.get()
-        if line is not None:
-            collected.append(line)
-    return "".join(collected), returncode, time.perf_counter() - started, timed_out
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """End the whole job: SIGTERM mpirun's process group (hydra then stops its ranks), and after a
-    grace period SIGKILL every process left in the job's session (ranks run in process groups of
-    their own, but all stay in the session that mpirun was started in)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        process.wait(timeout=3.0)
-    except subprocess.TimeoutExpired:
-        pass
-    end_session(process.pid, grace=0.0)
-    process.wait()
-
-
-def _tail(text: str, count: int = 12) -> str:
-    return "\n".join("    " + line for line in text.rstrip().splitlines()[-count:])
-
-
-def show_script(path: str | os.PathLike, start: str | None = None, end: str | None = None):
-    """Display a per-rank script (or the part between two marker lines) with syntax colouring."""
-    from IPython.display import Code
-
-    text = Path(path).read_text()
-    if start is not None:
-        text = text[text.index(start):]
-    if end is not None:
-        text = text[: text.index(end) + len(end)]
-    return Code(text, language="python")
-
-
-def load_script(path: str | os.PathLike):
-    """Import a per-rank script as a module, to test its functions in the notebook (main() does not run)."""
-    path = Path(path)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -1,6 +1,6 @@
 """The course's self-check: is every part of the stack here, and does it really run?
 
-`python -m clusterkit.selfcheck` prints a table (the course setup ends with it) and exits non-zero
+`python -m clusterkit.notebook.selfcheck` prints a table (the course setup ends with it) and exits non-zero
 when a required part fails. Notebooks call `selfcheck_table()` for the same rows.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .environment import find_mpirun, mpi_environment
+from clusterkit.machine.environment import find_mpirun, mpi_environment
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 REQUIRED_PYTHON = (3, 11)
 
 
@@ -30,7 +30,7 @@ class Row:
 
 
 def _run_ranks(part: str, timeout: float = 90, genv: dict | None = None) -> tuple[bool, str]:
-    from .runner import MpiError, mpirun
+    from clusterkit.jobs.runner import MpiError, mpirun
 
     try:
         result = mpirun(SCRIPTS / "selfcheck_ranks.py", part, n=2, genv=genv, echo=False, timeout=timeout)
@@ -88,7 +88,7 @@ def check_horovod() -> Row:
     import horovod
     import tensorflow as tf
 
-    from .horovod_env import ccl_unavailable_reason
+    from clusterkit.rank.horovod_env import ccl_unavailable_reason
 
     built_text = ("MPI+Gloo+oneCCL built" if hvd.ccl_built()
                   else f"MPI+Gloo built (no oneCCL: {ccl_unavailable_reason()})")
@@ -99,7 +99,7 @@ def check_horovod() -> Row:
 
 def fused_collectives(operations: str) -> tuple[bool, str]:
     """Horovod's fused allreduce and fused allgather on 2 ranks over HOROVOD_CPU_OPERATIONS=`operations`."""
-    from .runner import MpiError, mpirun
+    from clusterkit.jobs.runner import MpiError, mpirun
 
     try:
         result = mpirun(SCRIPTS / "horovod_collectives.py", "--quick", n=2, echo=False, timeout=150, check=False,
@@ -138,7 +138,7 @@ def check_torch() -> Row:
 
 
 def check_data() -> Row:
-    from .data import DataNotStaged, load_digits_dataset
+    from clusterkit.rank.data import DataNotStaged, load_digits_dataset
 
     try:
         dataset = load_digits_dataset()

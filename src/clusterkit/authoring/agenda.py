@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Write the notebook tables of README.md and INSTRUCTORS.md from the solution notebooks themselves: each
-notebook's title, its exercises, and the time Restart & Run All took when tools/execute_solutions.py last
+notebook's title, its exercises, and the time Restart & Run All took when clusterkit.authoring.execute last
 executed it (kept in the notebook's metadata). The tables sit between marker comments:
 
     README.md         <!-- notebooks:begin --> ... <!-- notebooks:end -->
     INSTRUCTORS.md    <!-- agenda:begin --> ... <!-- agenda:end -->
 
-    python tools/agenda.py           rewrite both tables
-    python tools/agenda.py --check   exit 1 if a table is out of date
+    python -m clusterkit.authoring.agenda           rewrite both tables
+    python -m clusterkit.authoring.agenda --check   exit 1 if a table is out of date
 """
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-from clusterkit.course import MODULES, NOTEBOOKS_BUDGET_SECONDS  # noqa: E402
-from clusterkit.solutions import module_exercises  # noqa: E402
-from clusterkit.tables import replace_between  # noqa: E402
+from clusterkit.authoring.catalog import module_exercises
+from clusterkit.course import MODULES, NOTEBOOKS_BUDGET_SECONDS
+from clusterkit.machine.environment import REPO_ROOT as ROOT
+from clusterkit.notebook.tables import replace_between
 
 # the learner's time, an estimate: reading and running the notebook, plus each exercise
 READING_MINUTES, MINUTES_PER_EXERCISE = 10, 10
@@ -102,7 +101,7 @@ def agenda_table(rows: list[Notebook]) -> str:
 
 def _measured_on(rows: list[Notebook]) -> str:
     machines = "; ".join(sorted({r.executed_on for r in rows if r.executed_on}))
-    return ("Run times: Restart & Run All of each solution notebook by `tools/execute_solutions.py`, kernel start "
+    return ("Run times: Restart & Run All of each solution notebook by `clusterkit.authoring.execute`, kernel start "
             f"included, one notebook at a time, on the machine these outputs were recorded on ({machines}). "
             "Expect other figures on yours.")
 
@@ -125,7 +124,7 @@ def main() -> int:
             if not args.check:
                 path.write_text(new)
     if args.check and stale:
-        print(f"out of date: {', '.join(stale)}; run python tools/agenda.py", file=sys.stderr)
+        print(f"out of date: {', '.join(stale)}; run python -m clusterkit.authoring.agenda", file=sys.stderr)
         return 1
     print("tables up to date" if not stale else f"wrote {', '.join(stale)}")
     return 0

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # src/clusterkit
 REPO_ROOT = PACKAGE_DIR.parent.parent
 ENV_PREFIX = Path(sys.prefix)
 ENV_BIN = ENV_PREFIX / "bin"

@@ -23,7 +23,7 @@ class InputError(ValueError):
 def load_rgb_image(path: str | os.PathLike | None = None) -> np.ndarray:
     """The image at `path` as uint8 (height, width, 3); None means scikit-learn's china.jpg."""
     if path is None:
-        from .data import sample_image
+        from clusterkit.rank.data import sample_image
 
         return sample_image(DEFAULT_IMAGE)
     from PIL import Image, UnidentifiedImageError

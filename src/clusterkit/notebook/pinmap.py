@@ -9,8 +9,8 @@ reads: core 0 runs ranks 0 and 2, core 1 runs ranks 1 and 3 (two ranks a core: o
 """
 from __future__ import annotations
 
-from .impi_debug import DebugReport, RankPin
-from .topology import Topology, local_topology
+from clusterkit.jobs.impi_debug import DebugReport, RankPin
+from clusterkit.machine.topology import Topology, local_topology
 
 RANK_SYMBOLS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
