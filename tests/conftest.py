@@ -82,7 +82,7 @@ def snapshot_difference(before: dict, after: dict) -> dict:
 @pytest.fixture(scope="session")
 def practice_cluster(tmp_path_factory):
     """The two-node practice cluster, up for the session; yields (cluster, host snapshot taken before it)."""
-    from clusterkit import practice_cluster as pc
+    from clusterkit.clusters import practice as pc
     from clusterkit.machine.environment import find_mpirun
 
     reason = pc.unavailable_reason()

@@ -2,25 +2,47 @@
 
 What the lessons are about stays in the notebooks and in their per-rank scripts; this package
 launches `mpirun`, reads Intel MPI's debug output, draws pin maps, stages data and checks exercises.
-Its layers (each a folder; imports go from a later one to an earlier one only, see CONTRIBUTING.md):
-course, machine, rank, jobs, clusters, notebook, authoring, learner, exercises, bench. This module is the
-notebooks' short-hand, `import clusterkit as ck`; no layer imports it.
-"""
-from clusterkit.exercises.checks import ExerciseFailed, Hint, exercise_check
-from clusterkit.jobs.impi_debug import DebugReport, RankPin, parse_debug
-from clusterkit.jobs.process import JobInterrupted
-from clusterkit.jobs.runner import MpiError, MpiJobFailed, MpiNotFound, MpiResult, MpiTimeout, horovodrun, mpirun
-from clusterkit.machine import topology
-from clusterkit.machine.environment import REPO_ROOT, data_dir, mpi_environment, runs_dir
-from clusterkit.machine.topology import local_topology
-from clusterkit.notebook.pinmap import draw_pinmap, pinmap_text
-from clusterkit.notebook.scripts import show_script
-from clusterkit.notebook.timing import Timer, best_time
-from clusterkit.rank.data import ImageDataset, load_digits_dataset, sample_image, shard
+Its layers, each a folder, in the order their imports go (a layer imports only from layers before it;
+CONTRIBUTING.md has the table, tests/test_layers.py the proof):
 
-__all__ = [
-    "DebugReport", "ExerciseFailed", "Hint", "ImageDataset", "JobInterrupted", "MpiError", "MpiJobFailed",
-    "MpiNotFound", "MpiResult", "MpiTimeout", "REPO_ROOT", "RankPin", "Timer", "best_time", "data_dir", "draw_pinmap",
-    "exercise_check", "horovodrun", "load_digits_dataset", "local_topology", "mpi_environment", "mpirun", "parse_debug",
-    "pinmap_text", "runs_dir", "sample_image", "shard", "show_script", "topology",
-]
+    course, machine, rank, jobs, clusters, notebook, authoring, learner, exercises, bench
+
+This module is the notebooks' short-hand, `import clusterkit as ck`: each name below is imported from its
+layer when first used, so a per-rank script that imports `clusterkit.rank` loads nothing else. No layer
+imports this module.
+"""
+from __future__ import annotations
+
+import importlib
+
+PUBLIC = {
+    "clusterkit.exercises.checks": ("ExerciseFailed", "Hint", "exercise_check"),
+    "clusterkit.jobs.impi_debug": ("DebugReport", "RankPin", "parse_debug"),
+    "clusterkit.jobs.process": ("JobInterrupted",),
+    "clusterkit.jobs.runner": ("MpiError", "MpiJobFailed", "MpiNotFound", "MpiResult", "MpiTimeout", "horovodrun",
+                               "mpirun"),
+    "clusterkit.machine.environment": ("REPO_ROOT", "data_dir", "mpi_environment", "runs_dir"),
+    "clusterkit.machine.topology": ("local_topology",),
+    "clusterkit.notebook.pinmap": ("draw_pinmap", "pinmap_text"),
+    "clusterkit.notebook.scripts": ("show_script",),
+    "clusterkit.notebook.timing": ("Timer", "best_time"),
+    "clusterkit.rank.data": ("ImageDataset", "load_digits_dataset", "sample_image", "shard"),
+}
+PUBLIC_MODULES = {"topology": "clusterkit.machine.topology"}  # ck.topology.describe(...), ck.topology.rank_counts(...)
+HOME = {name: module for module, names in PUBLIC.items() for name in names}
+__all__ = sorted([*HOME, *PUBLIC_MODULES])
+
+
+def __getattr__(name: str):
+    if name in PUBLIC_MODULES:
+        value = importlib.import_module(PUBLIC_MODULES[name])
+    elif name in HOME:
+        value = getattr(importlib.import_module(HOME[name]), name)
+    else:
+        raise AttributeError(f"module 'clusterkit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

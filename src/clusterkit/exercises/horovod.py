@@ -8,7 +8,6 @@ Horovod's build check and the rank environment are in `clusterkit.rank.horovod_e
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -48,7 +47,6 @@ def check_scaled_settings(settings):
 
 # ---------------------------------------------------------------- 02: where to resume
 
-CHECKPOINT_NAME = re.compile(r"^epoch-(\d+)$")
 
 
 @exercise_check("Where to resume from the checkpoints")

@@ -135,40 +135,31 @@ def build_command(
 def mpirun(
     program: str | os.PathLike | list[str],
     *args: object,
-    n: int = 2,
-    ppn: int | None = None,
-    hosts: list[str] | str | None = None,
-    genv: dict[str, object] | None = None,
     env: dict[str, object] | None = None,
-    debug: int | None = 5,
     timeout: float = DEFAULT_TIMEOUT,
-    python: bool | None = None,
     cwd: str | os.PathLike | None = None,
     echo: bool = True,
     show_command: bool = True,
     check: bool = True,
-    ordered_output: bool = True,
     check_load: bool = True,
+    **placement,
 ) -> MpiResult:
     """Run `program` on `n` ranks with Intel MPI and return its output for parsing.
 
-    n, ppn, hosts   ranks, ranks per node, node names (as in `mpirun -n -ppn -hosts`);
-    genv            variables for every rank, passed as `-genv NAME VALUE` (pinning, threads...);
+    placement       build_command()'s options: n, ppn, hosts (as in `mpirun -n -ppn -hosts`), genv (variables
+                    for every rank, `-genv NAME VALUE`: pinning, threads...), debug (I_MPI_DEBUG level; 5
+                    prints the rank/pid/node/pin-cpu table, None for none), python, ordered_output;
     env             variables set for mpirun itself (inherited by all ranks);
-    debug           I_MPI_DEBUG level (5 prints the rank/pid/node/pin-cpu table), None for none;
     timeout         seconds after which the whole job is killed and MpiTimeout raised;
     echo            print each line into the cell as it arrives;
     check           raise MpiJobFailed on a non-zero exit status;
     check_load      first say so if other processes keep the CPUs this job will use busy.
     """
-    command = build_command(
-        program, *args, n=n, ppn=ppn, hosts=hosts, genv=genv, debug=debug, python=python,
-        mpirun_path=require_mpirun(), ordered_output=ordered_output,
-    )
+    command = build_command(program, *args, mpirun_path=require_mpirun(), **placement)
     if show_command and echo:
         print("$ " + display_command(command), flush=True)
     if echo and check_load:
-        warn_if_cores_busy(genv)
+        warn_if_cores_busy(placement.get("genv"))
     return run_job(command, env=mpi_environment(env), cwd=cwd, timeout=timeout, echo=echo, check=check)
 
 

@@ -75,8 +75,3 @@ def find_mpirun() -> str | None:
     if candidate.exists() and (ENV_BIN / "mpiexec.hydra").exists():
         return str(candidate)
     return None
-
-
-def which(program: str) -> str | None:
-    """shutil.which over the MPI-first PATH."""
-    return shutil.which(program, path=mpi_environment()["PATH"])
