@@ -13,14 +13,19 @@ HEAVY = notebook or mpi or cluster or browser or bench
 # the first CPU this process may use: the one-CPU run works inside an allocation or container too
 ONE_CPU = $(shell $(PY) -c "import os; print(min(os.sched_getaffinity(0)))")
 
-.PHONY: setup lab test check lint unit notebooks notebooks-one-cpu exercises check-exercises cluster cluster-down
+.PHONY: setup lab update test check lint unit notebooks notebooks-one-cpu exercises check-exercises cluster cluster-down
 .PHONY: bench
 
 setup:
 	bash tools/setup.sh
 
+# serves the learner's workspace (workspace/, a copy of the course that is theirs: tools/lab.sh syncs it first)
 lab: setup
 	bash tools/lab.sh $(PORT)
+
+# brings a course update in (git pull, then sync): the files the learner edited are kept
+update:
+	$(PY) -m clusterkit.learner.workspace update
 
 # no test sends a packet off this machine: real MNIST is not downloaded (Fashion-MNIST stands in)
 test: export CLUSTERKIT_OFFLINE = 1

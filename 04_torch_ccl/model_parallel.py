@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from clusterkit.rank import init_distributed, shutdown
-from ddp_common import SmallCNN, accuracy, identical_across_ranks, load_tensors, single_stream_batches
+from ddp_common import SmallCNN, accuracy, identical_across_ranks, load_tensors, print_results, single_stream_batches
 
 SENT = {"bytes": 0}  # bytes this rank sent, counted by the two functions below
 
@@ -108,10 +108,8 @@ def main():
     identical = identical_across_ranks(model.replicated, size)
     if rank == 0:
         print(f"data: {name}, {args.steps} steps x {args.batch} images, hidden's neurons per rank: {model.sizes}")
-        print(f"replicated_identical={identical}")
-        print(f"bytes_per_step={sent_per_step:.0f}")
-        print(f"test_accuracy={test_accuracy:.4f}")
-        print(f"images_per_second={args.steps * args.batch / seconds:.0f}")
+    print_results(rank, replicated_identical=identical, bytes_per_step=f"{sent_per_step:.0f}",
+                  test_accuracy=f"{test_accuracy:.4f}", images_per_second=f"{args.steps * args.batch / seconds:.0f}")
     shutdown()
 
 

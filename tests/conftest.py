@@ -1,13 +1,19 @@
-"""Shared test helpers: a real kernel of the course; the practice cluster for the whole session, always torn down.
+"""Shared test helpers: a real kernel of the course; the practice cluster for the whole session, always torn down;
+and the helpers more than one test file needs, each written once here (the end of this file).
 
 The cluster lives in a temporary folder of its own; its teardown runs at the end of the session, when
 a test fails, and on Ctrl-C (pytest runs fixture finalizers then). Where this machine cannot run it
 (not root, no namespaces, no Slurm packages), every test that asks for it is skipped with one sentence.
+
+Test files import the helpers as `from conftest import fails_with, recorded_machine, ...`: tests/ has no
+`__init__.py`, so pytest (import mode `prepend`) puts tests/ first on sys.path and imports this file as the
+module `conftest`, after the repository's own conftest.py (which it takes out of sys.modules first).
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -115,3 +121,122 @@ def course_kernel(cwd):
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+# -- helpers of more than one test file --------------------------------------------------------------------
+
+MACHINES = Path(__file__).parent / "fixtures" / "machines"  # other machines' /proc/cpuinfo and I_MPI_DEBUG output
+
+
+def fails_with(check, *args, hint: str, **kwargs):
+    """`check(*args, **kwargs)` fails with ExerciseFailed, its message matching the regular expression `hint`."""
+    from clusterkit.exercises.checks import ExerciseFailed
+
+    with pytest.raises(ExerciseFailed, match=hint):
+        check(*args, **kwargs)
+
+
+def recorded_machine(name: str, owned=None):
+    """The topology of another machine, from its recorded or built tests/fixtures/machines/<name>.cpuinfo;
+    restricted to the CPUs in `owned` (an allocation of it) unless that is None."""
+    from clusterkit.machine.topology import parse_cpuinfo
+
+    topology = parse_cpuinfo((MACHINES / f"{name}.cpuinfo").read_text())
+    return topology.restricted_to(owned) if owned is not None else topology
+
+
+def job_result(output: str):
+    """The result of a finished, successful mpirun job that printed `output`."""
+    from clusterkit.jobs.runner import MpiResult
+
+    return MpiResult(command=["mpirun"], output=output, returncode=0, seconds=1.0)
+
+
+def recorded_job(name: str, extra: str = ""):
+    """A job of another machine: its recorded I_MPI_DEBUG output, tests/fixtures/machines/<name>.impi, then `extra`
+    (what the ranks printed)."""
+    return job_result((MACHINES / f"{name}.impi").read_text() + extra)
+
+
+def pinning_table(*cpus: str, node: str = "n01", first_pid: int = 100) -> str:
+    """Intel MPI's pinning table (I_MPI_DEBUG=5) of ranks 0, 1, ... on `node`, rank r pinned to the CPU list
+    cpus[r] ("0-3,8-11"), with process ids from `first_pid` on."""
+    lines = ["[0] MPI startup(): Rank    Pid      Node name  Pin cpu"]
+    lines += [f"[0] MPI startup(): {rank:<8}{first_pid + rank:<9}{node:<10} {{{pins}}}"
+              for rank, pins in enumerate(cpus)]
+    return "\n".join(lines) + "\n"
+
+
+def read_notebook(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_notebook(path: Path, notebook: dict) -> None:
+    Path(path).write_text(json.dumps(notebook, indent=1, ensure_ascii=False))
+
+
+def notebook_cells(path: Path) -> list[dict]:
+    return read_notebook(path)["cells"]
+
+
+def cell_text(cell: dict) -> str:
+    """A cell's source as one string (a notebook stores it as a list of lines or as one string)."""
+    return "".join(cell["source"])
+
+
+def code_cells(path: Path, skip_solution_only: bool = False) -> list[str]:
+    """The sources of a notebook's code cells, in order; without the cells tagged `solution-only` if asked."""
+    return [cell_text(c) for c in notebook_cells(path) if c["cell_type"] == "code"
+            and not (skip_solution_only and "solution-only" in c.get("metadata", {}).get("tags", []))]
+
+
+def solution_regions(exercises) -> dict[str, str]:
+    """Each exercise's solution code by its task text (of `catalog.module_exercises`), to fill exercises with."""
+    return {exercise.task: exercise.region for exercise in exercises}
+
+
+def fill_exercises(source: str, regions: dict[str, str]) -> str:
+    """An exercise's source with every exercise in it filled with its solution, as `%solution` fills it."""
+    from clusterkit.authoring import markers
+
+    return markers.fill(source, regions)[0]
+
+
+# a job that never ends by itself: its ranks say "ranks running", then wait to be stopped
+LONG_JOB = """\
+import time
+from mpi4py import MPI
+MPI.COMM_WORLD.Barrier()
+print("ranks running", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+GONE_WITHIN = 5.0  # seconds from a stop (the stop button, an interrupt, a restart) to no process of the job left
+
+
+def process_stat(pid) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name: state, ppid, process group, session, ...; None when
+    there is no such process (any more)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_state(pid) -> str:
+    """The process's state letter (R, S, Z for a zombie ...), or "gone"."""
+    stat = process_stat(pid)
+    return stat[0] if stat else "gone"
+
+
+def process_session(pid) -> int | None:
+    stat = process_stat(pid)
+    return int(stat[3]) if stat else None
+
+
+def command_line(pid) -> str | None:
+    """The process's arguments joined by spaces, or None when there is no such process (any more)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None

@@ -28,6 +28,7 @@ from clusterkit.course import KERNEL_DISPLAY_NAME, MODULES
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.jobs.reaper import session_members
 from clusterkit.rank.torch_dist import free_port
+from conftest import GONE_WITHIN, LONG_JOB, command_line, process_session, process_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.mpi]
 
@@ -45,7 +46,6 @@ except ImportError:
 NOTEBOOK = "01_parallelism/01_start_here.ipynb"  # the exercise notebook, generated from solutions/
 SHOTS = REPO_ROOT / "runs" / "browser-test"
 PRINTED_URL = re.compile(r"JupyterLab on the course: (http://127\.0\.0\.1:\d+)/lab\?token=(\w+)")
-GONE_WITHIN = 5.0  # seconds from the stop button to no process of the job left
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 TOOLBAR = f"{PANEL} .jp-NotebookPanel-toolbar"
 # what chromium needs to open no connection of its own (see the machine notes); the profile is a new empty folder
@@ -63,14 +63,6 @@ SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
-LONG_JOB = """\
-import time
-from mpi4py import MPI
-MPI.COMM_WORLD.Barrier()
-print("ranks running", flush=True)
-while True:
-    time.sleep(0.05)
-"""
 
 # the page's state in one look: what the test waits on and what it fails on
 STATE_JS = """() => {
@@ -160,33 +152,24 @@ def processes_mentioning(marker: str) -> dict[int, str]:
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if marker in cmdline and state not in "ZX":
+            cmdline = command_line(entry.name)
+            if cmdline is not None and marker in cmdline and process_state(entry.name) not in ("gone", "Z", "X"):
                 found[int(entry.name)] = cmdline.strip()
     return found
 
 
-def jupyter_litter() -> set[Path]:
+def jupyter_litter(workspace: Path) -> set[Path]:
     """What a JupyterLab session may leave in the served folders: checkpoints, LSP documents, new notebooks."""
-    folders = [REPO_ROOT, *(REPO_ROOT / name for name in MODULES), REPO_ROOT / "solutions"]
+    folders = [REPO_ROOT, *(REPO_ROOT / name for name in MODULES), REPO_ROOT / "solutions",
+               workspace, *(workspace / name for name in MODULES)]
     return {path for folder in folders for pattern in (".ipynb_checkpoints", ".virtual_documents", "Untitled*")
             for path in folder.glob(pattern)}
 
 
-def session_of(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
-    except (OSError, ValueError):
-        return None
-
-
 @pytest.fixture
 def lab(tmp_path):
-    """`bash tools/lab.sh PORT` as `make lab` runs it, with every Jupyter folder and HOME inside tmp_path;
+    """`bash tools/lab.sh PORT` as `make lab` runs it, with every Jupyter folder, the learner's workspace and HOME
+    inside tmp_path;
     yields (base URL, token, server log, runtime folder); afterwards its kernels are shut down through the API,
     its process group is ended, and a kernel still running from this runtime folder is killed."""
     home, jupyter = tmp_path / "home", tmp_path / "jupyter"
@@ -204,7 +187,7 @@ def lab(tmp_path):
         json.dumps({"FileCheckpoints": {"checkpoint_dir": str(tmp_path / "checkpoints")}}))
     token = secrets.token_hex(24)
     env = {**os.environ, **{name: str(path) for name, path in dirs.items()}, "HOME": str(home),
-           "JUPYTER_TOKEN": token}
+           "JUPYTER_TOKEN": token, "CLUSTERKIT_WORKSPACE": str(tmp_path / "workspace")}
     env.setdefault("CLUSTERKIT_OFFLINE", "1")
     log = tmp_path / "lab.log"
     with log.open("w") as out:
@@ -294,9 +277,12 @@ def test_a_learner_runs_start_here_in_jupyterlab_and_stops_a_job(lab, browser_pa
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob("*.png"):
         old.unlink()
-    notebook_file = REPO_ROOT / NOTEBOOK
+    workspace = tmp_path / "workspace"
+    course_file, notebook_file = REPO_ROOT / NOTEBOOK, workspace / NOTEBOOK  # the learner's copy is what Lab opens
+    course_before = hashlib.sha256(course_file.read_bytes()).hexdigest()
     notebook_before = hashlib.sha256(notebook_file.read_bytes()).hexdigest()
-    litter_before = jupyter_litter()
+    assert sorted(p.name for p in workspace.iterdir() if not p.name.startswith(".")) == sorted([*MODULES, "README.md"])
+    litter_before = jupyter_litter(workspace)
     lab_ui = LabSession(page, SHOTS)
     started = time.monotonic()
 
@@ -354,7 +340,7 @@ def test_a_learner_runs_start_here_in_jupyterlab_and_stops_a_job(lab, browser_pa
     page.locator(f"{TOOLBAR} [data-command='notebook:run-cell-and-select-next']").click()
     lab_ui.until(f"(s.outputs[{new}] || []).some(o => o.text.includes('ranks running'))", 90,
                  "the long job's ranks to report")
-    sessions = {session_of(pid) for pid in processes_mentioning(str(script))} - {None}
+    sessions = {process_session(pid) for pid in processes_mentioning(str(script))} - {None}
     job = {pid for session in sessions for pid in session_members(session)}
     assert len(job) >= 4, f"expected mpirun, hydra and 2 ranks of the job, found {job}"
 
@@ -379,7 +365,8 @@ def test_a_learner_runs_start_here_in_jupyterlab_and_stops_a_job(lab, browser_pa
     lab_ui.fail_on_trouble(lab_ui.state(), "the end of the test")
     assert not blocked, f"the browser tried to reach hosts other than 127.0.0.1: {sorted(set(blocked))}"
     assert hashlib.sha256(notebook_file.read_bytes()).hexdigest() == notebook_before, f"{NOTEBOOK} was written"
-    created = jupyter_litter() - litter_before
+    assert hashlib.sha256(course_file.read_bytes()).hexdigest() == course_before, f"the course's {NOTEBOOK} changed"
+    created = jupyter_litter(workspace) - litter_before
     assert not created, f"JupyterLab wrote into the repository: {sorted(map(str, created))}"
     with capsys.disabled():  # shown in `make test`'s output too, not only with -s
         print(f"\nbrowser test: {time.monotonic() - started:.0f} s in the browser, stop button to no process of "

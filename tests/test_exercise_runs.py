@@ -6,16 +6,16 @@ That every check passes once filled is proven without running the notebooks twic
 the solution folder, file by file and code cell by code cell (tests/test_solutions.py), and every solution
 notebook runs under nbval in `make test`, where a failing check raises and fails its cell.
 """
-import json
 import shutil
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from clusterkit.authoring import catalog, markers
+from clusterkit.authoring import catalog
 from clusterkit.course import KERNEL_NAME
 from clusterkit.machine.environment import REPO_ROOT
+from conftest import cell_text, fill_exercises, read_notebook, solution_regions, write_notebook
 
 pytestmark = [pytest.mark.notebook, pytest.mark.mpi]
 
@@ -33,15 +33,15 @@ def learner_copy(folder, module: str, filled: bool):
     """A copy of the module's exercise folder (links followed), optionally with every exercise filled."""
     shutil.copytree(REPO_ROOT / module, folder, ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints", "*.out"))
     if filled:
-        by_task = {e.task: e.region for e in catalog.module_exercises(folder)}
+        by_task = solution_regions(catalog.module_exercises(folder))
         for path in folder.glob("*.py"):
-            path.write_text(markers.fill(path.read_text(), by_task)[0])
+            path.write_text(fill_exercises(path.read_text(), by_task))
         for path in folder.glob("*.ipynb"):
-            notebook = json.loads(path.read_text())
+            notebook = read_notebook(path)
             for cell in notebook["cells"]:
                 if cell["cell_type"] == "code":
-                    cell["source"] = markers.fill("".join(cell["source"]), by_task)[0]
-            path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False))
+                    cell["source"] = fill_exercises(cell_text(cell), by_task)
+            write_notebook(path, notebook)
     return folder
 
 

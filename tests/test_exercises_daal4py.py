@@ -9,14 +9,13 @@ import pytest
 from PIL import Image
 
 import clusterkit as ck
-from clusterkit.exercises.checks import ExerciseFailed
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.rank import artifacts
 from clusterkit.rank import validation
 from clusterkit.exercises import daal4py
 from clusterkit.notebook.scripts import load_script
-from clusterkit.machine.topology import parse_cpuinfo
 from clusterkit.rank.validation import InputError
+from conftest import fails_with, job_result, pinning_table, recorded_machine
 
 SCRIPTS = REPO_ROOT / "solutions" / "02_daal4py"
 
@@ -216,8 +215,7 @@ def test_same_start_rejects_typical_mistakes(blobs, change, hint):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = KMeans(5, **parameters).fit(X)
-    with pytest.raises(ExerciseFailed, match=hint):
-        daal4py.check_same_start(model, centroids, 15)
+    fails_with(daal4py.check_same_start, model, centroids, 15, hint=hint)
 
 
 def test_same_start_rejects_other_data(blobs):
@@ -225,10 +223,8 @@ def test_same_start_rejects_other_data(blobs):
 
     X, start, centroids = blobs
     model = KMeans(5, init=start, n_init=1, max_iter=15, tol=0, algorithm="lloyd").fit(X[:1000])
-    with pytest.raises(ExerciseFailed, match="same X"):
-        daal4py.check_same_start(model, centroids, 15)
-    with pytest.raises(ExerciseFailed, match="not fitted"):
-        daal4py.check_same_start(KMeans(5, init=start, n_init=1), centroids, 15)
+    fails_with(daal4py.check_same_start, model, centroids, 15, hint="same X")
+    fails_with(daal4py.check_same_start, KMeans(5, init=start, n_init=1), centroids, 15, hint="not fitted")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -249,8 +245,7 @@ def right_block(n, rank, size):
     (lambda n, r, s: slice(r * (n // s) + r, (r + 1) * (n // s) + r), "leaves a gap"),
 ])
 def test_pixel_block_rejects_typical_mistakes(pixel_block, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        daal4py.check_pixel_block(pixel_block)
+    fails_with(daal4py.check_pixel_block, pixel_block, hint=hint)
 
 
 def test_pixel_block_accepts_the_right_split(capsys):
@@ -263,8 +258,7 @@ def test_pixel_block_todo_says_so():
     def todo(n, rank, size):
         raise NotImplementedError("TODO")
 
-    with pytest.raises(ExerciseFailed, match="TODO is not filled in"):
-        daal4py.check_pixel_block(todo)
+    fails_with(daal4py.check_pixel_block, todo, hint="TODO is not filled in")
 
 
 def fake_run(out, image_path, start, centroids, n_iterations=10, iterations=10, ranks=2, picture=None):
@@ -318,10 +312,8 @@ def test_distributed_fit_hints(image_case):
     }
     for name, (case_start, centroids, extra, hint) in cases.items():
         out = fake_run(tmp / name.replace(" ", "_"), path, case_start, centroids, **extra)
-        with pytest.raises(ExerciseFailed, match=hint):
-            daal4py.check_distributed_fit(out)
-    with pytest.raises(ExerciseFailed, match="no run.json"):
-        daal4py.check_distributed_fit(tmp / "nothing")
+        fails_with(daal4py.check_distributed_fit, out, hint=hint)
+    fails_with(daal4py.check_distributed_fit, tmp / "nothing", hint="no run.json")
 
 
 def test_gather_and_write_accepts_the_image_and_rejects_typical_mistakes(image_case, capsys):
@@ -343,8 +335,7 @@ def test_gather_and_write_accepts_the_image_and_rejects_typical_mistakes(image_c
     }
     for name, (picture, hint) in cases.items():
         out = fake_run(tmp / name.replace(" ", "_"), path, start, centroids, picture=picture)
-        with pytest.raises(ExerciseFailed, match=hint):
-            daal4py.check_gather_and_write(out)
+        fails_with(daal4py.check_gather_and_write, out, hint=hint)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -363,14 +354,11 @@ def test_streaming_moments(capsys):
     chunks = [data[i:i + 300] for i in range(0, 1000, 300)]
     daal4py.check_streaming_moments(streamed_moments(chunks), data, 300)
     assert "PASS" in capsys.readouterr().out
-    with pytest.raises(ExerciseFailed, match="last chunk only.*once, before the loop"):
-        daal4py.check_streaming_moments(streamed_moments(chunks[-1:]), data, 300)
-    with pytest.raises(ExerciseFailed, match="first chunk only"):
-        daal4py.check_streaming_moments(streamed_moments(chunks[:1]), data, 300)
-    with pytest.raises(ExerciseFailed, match="finalize"):
-        daal4py.check_streaming_moments(None, data, 300)
-    with pytest.raises(ExerciseFailed, match="exactly once"):
-        daal4py.check_streaming_moments(streamed_moments(chunks + chunks[:1]), data, 300)
+    fails_with(daal4py.check_streaming_moments, streamed_moments(chunks[-1:]), data, 300,
+               hint="last chunk only.*once, before the loop")
+    fails_with(daal4py.check_streaming_moments, streamed_moments(chunks[:1]), data, 300, hint="first chunk only")
+    fails_with(daal4py.check_streaming_moments, None, data, 300, hint="finalize")
+    fails_with(daal4py.check_streaming_moments, streamed_moments(chunks + chunks[:1]), data, 300, hint="exactly once")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -407,8 +395,7 @@ def test_partitions_reject_typical_mistakes(tmp_path, regression, table, options
     X, y = regression
     arrays = {"Xy": np.column_stack([X, y]), "yX": np.column_stack([y, X]), "X": X}
     write_parts(tmp_path, arrays[table], **options)
-    with pytest.raises(ExerciseFailed, match=hint):
-        daal4py.check_partitions(tmp_path, X, y, 2)
+    fails_with(daal4py.check_partitions, tmp_path, X, y, 2, hint=hint)
 
 
 def test_partitions_reject_lost_rows_and_missing_files(tmp_path, regression):
@@ -417,10 +404,8 @@ def test_partitions_reject_lost_rows_and_missing_files(tmp_path, regression):
     for rank in range(2):  # 101 // 2 rows each: the remainder row is lost
         pd.DataFrame(table[rank * 50:(rank + 1) * 50]).to_csv(artifacts.partition_path(tmp_path, rank), header=False,
                                                               index=False)
-    with pytest.raises(ExerciseFailed, match="100 rows together, the data 101"):
-        daal4py.check_partitions(tmp_path, X, y, 2)
-    with pytest.raises(ExerciseFailed, match="there is no part_2.csv"):
-        daal4py.check_partitions(tmp_path, X, y, 3)
+    fails_with(daal4py.check_partitions, tmp_path, X, y, 2, hint="100 rows together, the data 101")
+    fails_with(daal4py.check_partitions, tmp_path, X, y, 3, hint="there is no part_2.csv")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -428,19 +413,8 @@ def test_partitions_reject_lost_rows_and_missing_files(tmp_path, regression):
 
 
 def job_output(pins, threads, node="vm"):
-    rows = "\n".join(f"[0] MPI startup(): {rank}       {1000 + rank}     {node:<10} {{{cpus}}}"
-                     for rank, cpus in enumerate(pins))
-    return ck.MpiResult(command=["mpirun"], returncode=0, seconds=1.0, output=(
-        "[0] MPI startup(): Intel(R) MPI Library, Version 2021.18.1  Build 20260626 (id: b44796a)\n"
-        f"[0] MPI startup(): Rank    Pid      Node name  Pin cpu\n{rows}\nthreads={threads}\n"))
-
-
-MACHINES = REPO_ROOT / "tests" / "fixtures" / "machines"
-
-
-def machine(name):
-    """The topology of another machine, from its recorded or built /proc/cpuinfo."""
-    return parse_cpuinfo((MACHINES / f"{name}.cpuinfo").read_text())
+    return job_result("[0] MPI startup(): Intel(R) MPI Library, Version 2021.18.1  Build 20260626 (id: b44796a)\n"
+                      + pinning_table(*pins, node=node, first_pid=1000) + f"threads={threads}\n")
 
 
 @pytest.mark.parametrize("pins, threads, hint", [
@@ -450,8 +424,8 @@ def machine(name):
     ([], 2, "no pinning table"),
 ])
 def test_whole_node_rank_rejects_on_a_2_core_machine(pins, threads, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        daal4py.check_whole_node_rank(job_output(pins, threads), topology=machine("epyc_avx512_2core"))
+    fails_with(daal4py.check_whole_node_rank, job_output(pins, threads), topology=recorded_machine("epyc_avx512_2core"),
+               hint=hint)
 
 
 @pytest.mark.parametrize("name, owned, pin, threads", [
@@ -463,8 +437,7 @@ def test_whole_node_rank_rejects_on_a_2_core_machine(pins, threads, hint):
     ("xeon_2s28c_ht", set(range(8, 12)) | set(range(64, 68)), "8-11,64-67", 8),  # 4 cores of a big node
 ])
 def test_whole_node_rank_accepts_other_machines(name, owned, pin, threads, capsys):
-    topology = machine(name) if owned is None else machine(name).restricted_to(owned)
-    daal4py.check_whole_node_rank(job_output([pin], threads, node="n01"), topology=topology)
+    daal4py.check_whole_node_rank(job_output([pin], threads, node="n01"), topology=recorded_machine(name, owned))
     assert "PASS: One rank that uses every core" in capsys.readouterr().out
 
 
@@ -475,8 +448,8 @@ def test_whole_node_rank_accepts_other_machines(name, owned, pin, threads, capsy
     ("laptop_8c_ht_avx2", "0-3,8-11", 8, "\\(4 of the 8 cores\\)"),  # rank 0's pin set of 2 ranks
 ])
 def test_whole_node_rank_rejects_on_other_machines(name, pin, threads, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        daal4py.check_whole_node_rank(job_output([pin], threads, node="n01"), topology=machine(name))
+    fails_with(daal4py.check_whole_node_rank, job_output([pin], threads, node="n01"), topology=recorded_machine(name),
+               hint=hint)
 
 
 def test_whole_node_rank_default_is_the_cores_this_process_owns(capsys):
@@ -485,8 +458,8 @@ def test_whole_node_rank_default_is_the_cores_this_process_owns(capsys):
     daal4py.check_whole_node_rank(job_output([pin], len(owned.cpus)))
     assert "PASS" in capsys.readouterr().out
     if owned.n_cores > 1:  # a rank on one core of several is not the whole node
-        with pytest.raises(ExerciseFailed, match=f"\\(1 of the {owned.n_cores} cores\\)"):
-            daal4py.check_whole_node_rank(job_output([str(owned.cpu_ids[0])], len(owned.cpus)))
+        fails_with(daal4py.check_whole_node_rank, job_output([str(owned.cpu_ids[0])], len(owned.cpus)),
+                   hint=f"\\(1 of the {owned.n_cores} cores\\)")
 
 
 @pytest.mark.mpi
@@ -506,7 +479,6 @@ def test_patched_class(capsys):
 
     daal4py.check_patched_class(ExtensionKMeans)
     assert "PASS" in capsys.readouterr().out
-    with pytest.raises(ExerciseFailed, match="imported before patch_sklearn\\(\\) keeps pointing at the stock"):
-        daal4py.check_patched_class(KMeans)
-    with pytest.raises(ExerciseFailed, match="expected a class"):
-        daal4py.check_patched_class(ExtensionKMeans())
+    fails_with(daal4py.check_patched_class, KMeans,
+               hint="imported before patch_sklearn\\(\\) keeps pointing at the stock")
+    fails_with(daal4py.check_patched_class, ExtensionKMeans(), hint="expected a class")

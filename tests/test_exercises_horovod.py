@@ -8,22 +8,14 @@ import types
 import pytest
 
 import clusterkit as ck
-from clusterkit.exercises.checks import ExerciseFailed
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.rank import horovod_env
 from clusterkit.notebook import tables
 from clusterkit.exercises import horovod
 from clusterkit.jobs.impi_debug import RankPin
-from clusterkit.jobs.runner import MpiResult
-from clusterkit.machine.topology import parse_cpuinfo
+from conftest import fails_with, recorded_job, recorded_machine
 
 SCRIPTS = REPO_ROOT / "solutions" / "03_horovod"
-MACHINES = REPO_ROOT / "tests" / "fixtures" / "machines"
-
-
-def fails_with(check, *args, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        check(*args)
 
 
 @pytest.fixture
@@ -124,15 +116,6 @@ def test_ranks_per_cpu_check_with_runs_of_other_machines(passes):
 
 
 # ------------------------------------------------------------ where the ranks run (any machine)
-
-def recorded_job(name):
-    return MpiResult(command=["mpirun"], output=(MACHINES / f"{name}.impi").read_text(), returncode=0, seconds=1.0)
-
-
-def recorded_machine(name, owned=None):
-    topology = parse_cpuinfo((MACHINES / f"{name}.cpuinfo").read_text())
-    return topology.restricted_to(owned) if owned is not None else topology
-
 
 @pytest.mark.parametrize("job, machine, owned", [
     ("xeon_2s28c_ht.4ranks", "xeon_2s28c_ht", None),             # 4 ranks, 56 cores: a quarter of the node each

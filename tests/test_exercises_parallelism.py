@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 import clusterkit as ck
-from clusterkit.exercises.checks import ExerciseFailed
 from clusterkit.exercises import parallelism as px
-from clusterkit.jobs.runner import MpiResult
-from clusterkit.machine.topology import parse_cpuinfo
+from clusterkit.notebook.scripts import load_script
+from conftest import fails_with, job_result, pinning_table, recorded_job, recorded_machine
 
 SCRIPTS = Path(ck.REPO_ROOT) / "solutions" / "01_parallelism"
 
@@ -32,8 +31,7 @@ def test_kinds_right_answers_pass_in_any_case(capsys):
     ({**RIGHT_KINDS, "numpy_sqrt": "SPMD"}, "numpy_sqrt is not SPMD.*4 float64 at once"),
 ])
 def test_kinds_wrong_answers_name_the_scenario(answers, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        px.check_parallelism_kinds(answers)
+    fails_with(px.check_parallelism_kinds, answers, hint=hint)
 
 
 # -- 02: SPMD sum over real ranks ----------------------------------------------------------------------
@@ -72,13 +70,11 @@ def test_the_solution_script_passes():
      "if comm.rank == 0:\n    print(f'total={total}')\n", "too big.*must not overlap"),
 ])
 def test_spmd_sum_wrong_scripts_get_their_hint(tmp_path, body, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        px.check_spmd_sum(spmd_job(tmp_path, body), 50)
+    fails_with(px.check_spmd_sum, spmd_job(tmp_path, body), 50, hint=hint)
 
 
 def test_spmd_sum_needs_two_sizes():
-    with pytest.raises(ExerciseFailed, match="no results of two runs yet: fill in the TODO of spmd_sum.py"):
-        px.check_spmd_sum({}, 10)
+    fails_with(px.check_spmd_sum, {}, 10, hint="no results of two runs yet: fill in the TODO of spmd_sum.py")
 
 
 def test_sum_of_squares():
@@ -139,15 +135,13 @@ def test_locked_deposit_passes():
     (adds_twice, "the balance is 20000, expected 10000"),
 ])
 def test_wrong_deposits_get_their_hint(deposit, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        px.check_locked_deposit(deposit)
+    fails_with(px.check_locked_deposit, deposit, hint=hint)
 
 
 def test_a_lock_never_released_is_reported_not_hung(monkeypatch):
     real = px.run_deposits
     monkeypatch.setattr(px, "run_deposits", lambda *a, **k: real(*a, **{**k, "timeout": 1.0}))
-    with pytest.raises(ExerciseFailed, match="never released it"):
-        px.check_locked_deposit(never_released)
+    fails_with(px.check_locked_deposit, never_released, hint="never released it")
 
 
 def test_unlocked_deposits_really_lose_updates_sometimes():
@@ -238,17 +232,11 @@ def test_right_splits_pass(block_range):
     (lambda n, r, s: [r], "returned \\[0\\]; return two integers"),
 ])
 def test_wrong_splits_get_their_hint(block_range, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        px.check_block_range(block_range)
+    fails_with(px.check_block_range, block_range, hint=hint)
 
 
 def test_the_solution_split_passes():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("domain", SCRIPTS / "domain.py")
-    domain = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(domain)
-    px.check_block_range(domain.block_range)
+    px.check_block_range(load_script(SCRIPTS / "domain.py").block_range)
 
 
 def owner_by_search(item, n, size):
@@ -268,8 +256,7 @@ def test_owner_of_right_answers_pass():
     (lambda item, n, size: item % size, "Find the rank r with start <= item < stop"),
 ])
 def test_wrong_owner_of_get_their_hint(owner_of, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        px.check_owner_of(owner_of)
+    fails_with(px.check_owner_of, owner_of, hint=hint)
 
 
 # -- 05: hybrid layout on real ranks -------------------------------------------------------------------
@@ -290,24 +277,22 @@ def test_hybrid_layout_passes_with_omp_domain():
     (1, {}, "OMP_NUM_THREADS is not set"),
 ])
 def test_hybrid_layout_wrong_settings_get_their_hint(n, genv, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        px.check_hybrid_layout(where(n, **genv))
+    fails_with(px.check_hybrid_layout, where(n, **genv), hint=hint)
 
 
 @pytest.mark.mpi
 def test_hybrid_layout_too_few_threads_is_named():
     if ck.local_topology().n_cores < 2:
         pytest.skip("one thread is the right number on 1 core")
-    with pytest.raises(ExerciseFailed, match="runs 1 thread"):
-        px.check_hybrid_layout(where(1, I_MPI_PIN_DOMAIN="node", OMP_NUM_THREADS=1))
+    fails_with(px.check_hybrid_layout, where(1, I_MPI_PIN_DOMAIN="node", OMP_NUM_THREADS=1), hint="runs 1 thread")
 
 
 @pytest.mark.mpi
 def test_hybrid_layout_narrow_domain_is_named():
     if ck.local_topology().n_cores < 2:
         pytest.skip("needs at least 2 cores")
-    with pytest.raises(ExerciseFailed, match="pinned to CPU\\(s\\) \\{\\d+\\} only"):
-        px.check_hybrid_layout(where(1, I_MPI_PIN_DOMAIN="core", OMP_NUM_THREADS=2))
+    fails_with(px.check_hybrid_layout, where(1, I_MPI_PIN_DOMAIN="core", OMP_NUM_THREADS=2),
+               hint="pinned to CPU\\(s\\) \\{\\d+\\} only")
 
 
 # -- 06: engine totals -------------------------------------------------------------------------------------
@@ -315,31 +300,22 @@ def test_hybrid_layout_narrow_domain_is_named():
 def test_engine_totals():
     right = px.sum_of_squares(100)
     px.check_engine_totals([right, right], 100)
-    with pytest.raises(ExerciseFailed, match="different totals"):
-        px.check_engine_totals([1, right - 1], 100)
-    with pytest.raises(ExerciseFailed, match="2 x the right one"):
-        px.check_engine_totals([2 * right, 2 * right], 100)
-    with pytest.raises(ExerciseFailed, match="the engines hold no total yet"):
-        px.check_engine_totals([None, None], 100)
-    with pytest.raises(ExerciseFailed, match="the engines hold no total yet"):
-        px.check_engine_totals([], 100)
+    fails_with(px.check_engine_totals, [1, right - 1], 100, hint="different totals")
+    fails_with(px.check_engine_totals, [2 * right, 2 * right], 100, hint="2 x the right one")
+    fails_with(px.check_engine_totals, [None, None], 100, hint="the engines hold no total yet")
+    fails_with(px.check_engine_totals, [], 100, hint="the engines hold no total yet")
 
 
 # -- 05: the hybrid layout check on other machines' tables (tests/fixtures/machines) --------------------
 
-FIXTURES = Path(__file__).parent / "fixtures" / "machines"
-
-
 def one_rank_job(cpus: str, threads: int, node: str = "laptop"):
     """What where_am_i.py prints for one rank pinned to {cpus} and running `threads` BLAS threads."""
-    table = ("[0] MPI startup(): Rank    Pid      Node name  Pin cpu\n"
-             f"[0] MPI startup(): 0       9120     {node:<10} {{{cpus}}}\n")
     lines = f"rank 0: cpus=[...] OMP_NUM_THREADS={threads} blas_threads={threads}\nblas_threads={threads}\n"
-    return MpiResult(command=["mpirun"], output=table + lines, returncode=0, seconds=1.0)
+    return job_result(pinning_table(cpus, node=node, first_pid=9120) + lines)
 
 
 def laptop_cores():
-    return parse_cpuinfo((FIXTURES / "laptop_8c_ht_avx2.cpuinfo").read_text()).n_cores
+    return recorded_machine("laptop_8c_ht_avx2").n_cores
 
 
 def test_hybrid_layout_on_an_8_core_laptop(capsys):
@@ -347,18 +323,15 @@ def test_hybrid_layout_on_an_8_core_laptop(capsys):
     assert cores == 8
     px.check_hybrid_layout(one_rank_job("0-15", 8), n_cores=cores)
     assert capsys.readouterr().out.startswith("PASS")
-    with pytest.raises(ExerciseFailed, match=r"pinned to CPU\(s\) \{0, 1, 2, 3\} only.*4 core\(s\) of 8"):
-        px.check_hybrid_layout(one_rank_job("0-3", 8), n_cores=cores)
-    with pytest.raises(ExerciseFailed, match="BLAS runs 2 thread.*on 8 cores"):
-        px.check_hybrid_layout(one_rank_job("0-15", 2), n_cores=cores)
+    fails_with(px.check_hybrid_layout, one_rank_job("0-3", 8), n_cores=cores,
+               hint=r"pinned to CPU\(s\) \{0, 1, 2, 3\} only.*4 core\(s\) of 8")
+    fails_with(px.check_hybrid_layout, one_rank_job("0-15", 2), n_cores=cores, hint="BLAS runs 2 thread.*on 8 cores")
 
 
 def test_hybrid_layout_on_the_laptops_recorded_default_pinning():
     """Intel MPI's default for 2 ranks on the laptop: half the node each; one rank should have been asked."""
-    recorded = (FIXTURES / "laptop_8c_ht_avx2.2ranks.impi").read_text()
-    job = MpiResult(command=["mpirun"], output=recorded + "rank 0: OMP_NUM_THREADS=4\n", returncode=0, seconds=1.0)
-    with pytest.raises(ExerciseFailed, match="the pinning table shows 2 ranks"):
-        px.check_hybrid_layout(job, n_cores=laptop_cores())
+    job = recorded_job("laptop_8c_ht_avx2.2ranks", extra="rank 0: OMP_NUM_THREADS=4\n")
+    fails_with(px.check_hybrid_layout, job, n_cores=laptop_cores(), hint="the pinning table shows 2 ranks")
 
 
 def test_hybrid_layout_in_a_one_core_allocation(capsys):

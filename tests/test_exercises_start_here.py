@@ -1,11 +1,9 @@
 import pytest
 
-from clusterkit import ExerciseFailed
 from clusterkit import mpirun
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.exercises.parallelism import check_four_ranks
-from clusterkit.jobs.runner import MpiResult
-from clusterkit.machine.topology import parse_cpuinfo
+from conftest import MACHINES, fails_with, job_result, pinning_table, recorded_machine
 
 SCRIPT = REPO_ROOT / "solutions" / "01_parallelism" / "start_here_ranks.py"
 
@@ -22,37 +20,23 @@ def test_four_ranks_pass(capsys):
     ({"n": 4, "debug": None}, "no pinning table was printed"),
 ])
 def test_typical_mistakes_get_their_hint(kwargs, hint):
-    with pytest.raises(ExerciseFailed, match=hint.replace("(", r"\(").replace(")", r"\)")):
-        check_four_ranks(mpirun(SCRIPT, echo=False, timeout=60, **kwargs))
+    fails_with(check_four_ranks, mpirun(SCRIPT, echo=False, timeout=60, **kwargs),
+               hint=hint.replace("(", r"\(").replace(")", r"\)"))
 
 
 def test_forgotten_result():
-    with pytest.raises(ExerciseFailed, match="keep what ck.mpirun"):
-        check_four_ranks(None)
+    fails_with(check_four_ranks, None, hint="keep what ck.mpirun")
 
 
 # -- the same check on other machines' pinning tables (tests/fixtures/machines) ------------------------
 
-FIXTURES = REPO_ROOT / "tests" / "fixtures" / "machines"
 REPORTS = "".join(f"rank {r} of 4: node=n cpus=[...]\n" for r in range(4))
-
-
-def machine(name):
-    return parse_cpuinfo((FIXTURES / f"{name}.cpuinfo").read_text())
 
 
 def recorded(impi_text):
     """The job's output: the recorded table, and the ranks' own lines where the recording has none."""
     reports = "" if "\nrank " in impi_text else REPORTS
-    return MpiResult(command=["mpirun"], output=impi_text + reports, returncode=0, seconds=1.0)
-
-
-def table(*rows):
-    """An I_MPI_DEBUG pinning table of node `n01`, one {cpu list} per rank."""
-    lines = ["[0] MPI startup(): Rank    Pid      Node name  Pin cpu"]
-    lines += [f"[0] MPI startup(): {rank}       {100 + rank}      n01        {{{cpus}}}"
-              for rank, cpus in enumerate(rows)]
-    return "\n".join(lines) + "\n"
+    return job_result(impi_text + reports)
 
 
 @pytest.mark.parametrize("impi, cpuinfo", [
@@ -60,7 +44,7 @@ def table(*rows):
     ("epyc_avx512_2core.4ranks", "epyc_avx512_2core"),  # 2 cores: ranks 0 and 2, 1 and 3 share
 ])
 def test_four_ranks_on_recorded_machines(impi, cpuinfo, capsys):
-    check_four_ranks(recorded((FIXTURES / f"{impi}.impi").read_text()), machine(cpuinfo))
+    check_four_ranks(recorded((MACHINES / f"{impi}.impi").read_text()), recorded_machine(cpuinfo))
     assert capsys.readouterr().out.startswith("PASS")
 
 
@@ -70,8 +54,7 @@ def test_four_ranks_on_recorded_machines(impi, cpuinfo, capsys):
     (("0", "56", "1", "57"), "xeon_2s28c_ht", {0, 1, 56, 57}),  # 2 cores, hyper-threads as separate CPUs
 ])
 def test_four_ranks_share_cores_only_when_too_few(rows, cpuinfo, owned, capsys):
-    topology = machine(cpuinfo)
-    check_four_ranks(recorded(table(*rows)), topology.restricted_to(owned) if owned else topology)
+    check_four_ranks(recorded(pinning_table(*rows)), recorded_machine(cpuinfo, owned))
     assert capsys.readouterr().out.startswith("PASS")
 
 
@@ -81,17 +64,17 @@ def test_four_ranks_share_cores_only_when_too_few(rows, cpuinfo, owned, capsys):
     (("0-27", "0-27", "28-55", "28-55"), "xeon_2s28c_ht"),
 ])
 def test_four_ranks_sharing_cores_with_enough_of_them_is_named(rows, cpuinfo):
-    with pytest.raises(ExerciseFailed, match=r"ranks 0 and \d share a core although there are \d+ cores for 4"):
-        check_four_ranks(recorded(table(*rows)), machine(cpuinfo))
+    fails_with(check_four_ranks, recorded(pinning_table(*rows)), recorded_machine(cpuinfo),
+               hint=r"ranks 0 and \d share a core although there are \d+ cores for 4")
 
 
 def test_four_ranks_on_another_machines_cpus_are_not_judged(capsys):
     """A table naming CPUs the topology does not hold (another machine's run) is read, not compared."""
-    check_four_ranks(recorded(table("0", "1", "0", "1")), machine("xeon_2s28c_ht").restricted_to({5}))
+    check_four_ranks(recorded(pinning_table("0", "1", "0", "1")), recorded_machine("xeon_2s28c_ht", {5}))
     assert capsys.readouterr().out.startswith("PASS")
 
 
 def test_four_ranks_on_two_nodes(capsys):
-    two_nodes = (FIXTURES / "two_nodes_2ppn.4ranks.impi").read_text()
-    check_four_ranks(recorded(two_nodes), machine("epyc_avx512_2core"))  # 2 ranks on each 2-core node
+    two_nodes = (MACHINES / "two_nodes_2ppn.4ranks.impi").read_text()
+    check_four_ranks(recorded(two_nodes), recorded_machine("epyc_avx512_2core"))  # 2 ranks on each 2-core node
     assert capsys.readouterr().out.startswith("PASS")

@@ -1,7 +1,6 @@
 """Module 04 (PyTorch distributed): the checks reject typical wrong answers with specific hints, the
 rendezvous faults (busy MASTER_PORT, world-size mismatch, a rank that dies) end in a clear error, not a hang,
 and the layouts notebook 04 measures follow the cores owned, on other machines (tests/fixtures/machines)."""
-import json
 import os
 import socket
 import subprocess
@@ -13,20 +12,13 @@ import pytest
 import torch
 
 import clusterkit as ck
-from clusterkit.exercises.checks import ExerciseFailed
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.rank import torch_dist
 from clusterkit.exercises import torch_ccl
-from clusterkit.machine.topology import parse_cpuinfo
+from conftest import code_cells, fails_with, recorded_machine
 
 HELLO = REPO_ROOT / "solutions" / "04_torch_ccl" / "hello_torch_dist.py"
 WORKERS_PER_SOCKET = REPO_ROOT / "solutions" / "04_torch_ccl" / "04_workers_per_socket.ipynb"
-MACHINES = REPO_ROOT / "tests" / "fixtures" / "machines"
-
-
-def fails_with(check, *args, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        check(*args)
 
 
 # --- plumbing -------------------------------------------------------------------------------------
@@ -124,9 +116,7 @@ def test_check_layout_env():
 
 def _layouts_cell() -> str:
     """The code cell of notebook 04 that derives the layouts to measure from ck.local_topology()."""
-    cells = json.loads(WORKERS_PER_SOCKET.read_text())["cells"]
-    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
-    return next(source for source in sources if "layouts = [" in source)
+    return next(source for source in code_cells(WORKERS_PER_SOCKET) if "layouts = [" in source)
 
 
 @pytest.mark.parametrize("name, allowed, expected", [
@@ -138,8 +128,7 @@ def _layouts_cell() -> str:
     ("epyc_avx512_2core", None, [(1, 2), (2, 1)]),
 ])
 def test_notebook_04_layouts_follow_the_cores_owned(monkeypatch, capsys, name, allowed, expected):
-    topology = parse_cpuinfo((MACHINES / f"{name}.cpuinfo").read_text())
-    owned = topology.restricted_to(allowed) if allowed else topology
+    owned = recorded_machine(name, allowed)
     monkeypatch.setattr(ck, "local_topology", lambda: owned)
     namespace = {}
     exec(_layouts_cell(), namespace)

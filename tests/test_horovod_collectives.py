@@ -10,6 +10,7 @@ import clusterkit as ck
 from clusterkit.rank.horovod_env import RANK_ENV, ccl_unavailable_reason
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.notebook.selfcheck import SCRIPTS
+from conftest import code_cells
 
 SCRIPT = SCRIPTS / "horovod_collectives.py"
 
@@ -54,9 +55,8 @@ HOROVOD_SCRIPTS = ("train_keras.py", "train_tape.py", "benchmark.py", "allreduce
 
 def test_every_horovod_job_of_the_course_names_its_cpu_operations():
     for notebook in sorted((REPO_ROOT / "solutions").glob("*/*.ipynb")):
-        for cell in json.loads(notebook.read_text())["cells"]:
-            source = "".join(cell["source"])
-            if cell["cell_type"] == "code" and "mpirun(" in source and any(s in source for s in HOROVOD_SCRIPTS):
+        for source in code_cells(notebook):
+            if "mpirun(" in source and any(s in source for s in HOROVOD_SCRIPTS):
                 assert "RANK_ENV" in source or "HOROVOD_CPU_OPERATIONS" in source, (notebook.name, source[:300])
     for script in HOROVOD_SCRIPTS:  # and each job prints the library it ran with
         assert "cpu_operations()" in (REPO_ROOT / "solutions" / "03_horovod" / script).read_text(), script

@@ -3,7 +3,6 @@ the course really prints. Fast: it reads files, it runs nothing."""
 from __future__ import annotations
 
 import ast
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from clusterkit.course import MODULES
 from clusterkit.machine.environment import REPO_ROOT
+from conftest import cell_text, notebook_cells
 
 GUIDE = REPO_ROOT / "INSTRUCTORS.md"
 TEST_REF = re.compile(r"\b(tests/[\w/]+\.py)::(\w+)")
@@ -19,11 +19,11 @@ NOTEBOOK = re.compile(r"(?<![\w/.-])((?:solutions/)?0[1-5]_[a-z0-9_]+/\d\d_\w+\.
 CELL_REF = re.compile(r"`((?:solutions/)?0[1-5]_[a-z0-9_]+/\d\d_\w+\.ipynb)` cell `([\w-]+)`")
 FILE_REF = re.compile(r"`((?:src|tools|tests|solutions|0[1-5]_[a-z0-9_]+)/[\w./-]+\.(?:py|sh|sbatch|pbs|ipynb|cfg))`")
 QUOTE = re.compile(r"`([^`]+)`")
-ELLIPSIS = re.compile(r"\.\.\.|\u2026")
 # where the course's messages live: the package, the tools, the solutions (notebooks, scripts, job scripts)
 # and the generated exercise notebooks
 SOURCE_DIRS = ["src", "tools", "solutions", *MODULES]
 SOURCE_SUFFIXES = {".py", ".sh", ".sbatch", ".pbs", ".ipynb"}
+ELLIPSIS = re.compile(r"\.\.\.|\u2026")  # where a quote leaves a part of the message out
 # one phrase for each failure the troubleshooting table must cover
 REQUIRED_ROWS = {
     "MPI not found": "mpirun is not installed",
@@ -47,8 +47,8 @@ def guide() -> str:
 def notebook_text(path: Path) -> str:
     """A notebook's cell sources and text outputs, as the learner sees them (not JSON-escaped)."""
     parts = []
-    for cell in json.loads(path.read_text())["cells"]:
-        parts.append("".join(cell["source"]))
+    for cell in notebook_cells(path):
+        parts.append(cell_text(cell))
         for output in cell.get("outputs", []):
             parts.append("".join(output.get("text", "")))
             parts.append("".join(output.get("data", {}).get("text/plain", "")))
@@ -116,7 +116,7 @@ def test_every_notebook_cell_reference_exists():
     references = CELL_REF.findall(guide())
     assert references, "the guide names no notebook cell"
     for notebook, cell_id in references:
-        ids = {cell.get("id") for cell in json.loads((REPO_ROOT / notebook).read_text())["cells"]}
+        ids = {cell.get("id") for cell in notebook_cells(REPO_ROOT / notebook)}
         assert cell_id in ids, f"INSTRUCTORS.md names cell {cell_id} of {notebook}, which has no such cell"
 
 

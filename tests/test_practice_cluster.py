@@ -25,7 +25,7 @@ from clusterkit.clusters import practice as pc
 from clusterkit.clusters import slurm
 from clusterkit.machine.environment import REPO_ROOT
 
-from conftest import host_snapshot, snapshot_difference
+from conftest import command_line, host_snapshot, process_state, snapshot_difference
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
 
@@ -68,14 +68,12 @@ def processes_on(cluster, job_id: int) -> dict[str, list[str]]:
     for node, pids in cluster.pids().items():
         alive = []
         for pid in pids:
-            proc = Path(f"/proc/{pid}")
+            state, command = process_state(pid), command_line(pid)
             try:
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                environ = (proc / "environ").read_bytes().split(b"\0")
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if state in "ZX":
+            if state in ("gone", "Z", "X") or command is None:
                 continue
             if f"SLURM_JOB_ID={job_id}".encode() in environ or f"[{job_id}.".encode() in command.encode():
                 alive.append(f"{pid} {command}")

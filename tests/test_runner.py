@@ -6,6 +6,7 @@ import pytest
 import clusterkit.jobs.runner as runner
 from clusterkit.jobs.runner import (MpiJobFailed, MpiNotFound, MpiResult, MpiTimeout, build_command, explain_failure,
                                    mpirun)
+from conftest import process_state
 
 
 @pytest.fixture
@@ -74,13 +75,6 @@ def test_deadlock_is_killed_at_the_timeout(script, tmp_path):
     assert len(pids) == 2, "both ranks reached the deadlock"
     for pid in pids:  # every rank is gone (a zombie waiting for its parent to reap it is gone too)
         assert process_state(pid) in ("gone", "Z"), f"rank pid {pid} still {process_state(pid)}"
-
-
-def process_state(pid):
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return "gone"
 
 
 @pytest.mark.mpi

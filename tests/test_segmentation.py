@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from clusterkit.exercises.checks import ExerciseFailed
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.exercises import horovod
+from conftest import fails_with
 
 SCRIPTS = REPO_ROOT / "solutions" / "03_horovod"
 sys.path.insert(0, str(SCRIPTS))
@@ -109,11 +109,6 @@ def test_write_dataset_summary(tmp_path):
 
 # ---------------------------------------------------------------- the exercise checks
 
-def fails_with(check, function, hint):
-    with pytest.raises(ExerciseFailed, match=hint):
-        check(function)
-
-
 def _overlaps(y_true, y_pred):
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     return np.sum(y_true * y_pred), np.sum((1 - y_true) * y_pred), np.sum(y_true * (1 - y_pred))
@@ -141,9 +136,9 @@ def test_dice_check_rejects_no_smoothing_rounding_and_per_image_means():
             return segmentation.dice_coefficient(y_true, y_pred)
         return np.mean([float(segmentation.dice_coefficient(t, p)) for t, p in zip(y_true, y_pred)])
 
-    fails_with(horovod.check_dice_coefficient, unsmoothed, "nan")
-    fails_with(horovod.check_dice_coefficient, rounded, "rounded")
-    fails_with(horovod.check_dice_coefficient, per_image, "do not average per image")
+    fails_with(horovod.check_dice_coefficient, unsmoothed, hint="nan")
+    fails_with(horovod.check_dice_coefficient, rounded, hint="rounded")
+    fails_with(horovod.check_dice_coefficient, per_image, hint="do not average per image")
     assert math.isnan(unsmoothed([0, 0], [0, 0]))
 
 
@@ -154,13 +149,14 @@ def test_tversky_check_rejects_swapped_weights_and_dice():
     def dice_instead(y_true, y_pred, alpha=0.3, beta=0.7):
         return segmentation.dice_coefficient(y_true, y_pred)
 
-    fails_with(horovod.check_tversky_index, swapped, "swapped")
-    fails_with(horovod.check_tversky_index, dice_instead, "a missed tumour")
+    fails_with(horovod.check_tversky_index, swapped, hint="swapped")
+    fails_with(horovod.check_tversky_index, dice_instead, hint="a missed tumour")
 
 
 def test_unet_settings_check_rejects_the_typical_mistakes():
     fails_with(horovod.check_unet_settings, lambda lr, n, b, r, w: (lr / r, n // (b * r), int(w * n // (b * r))),
-               "you divided")
-    fails_with(horovod.check_unet_settings, lambda lr, n, b, r, w: (lr * r, -(-n // (b * r)), 0), "steps per epoch")
+               hint="you divided")
+    fails_with(horovod.check_unet_settings, lambda lr, n, b, r, w: (lr * r, -(-n // (b * r)), 0),
+               hint="steps per epoch")
     fails_with(horovod.check_unet_settings, lambda lr, n, b, r, w: (lr * r, n // (b * r), int(w * n // b)),
-               "warm-up steps")
+               hint="warm-up steps")

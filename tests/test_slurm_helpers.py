@@ -16,6 +16,7 @@ from clusterkit.clusters import practice as pc
 from clusterkit.clusters import slurm
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.machine.topology import LogicalCpu, Topology
+from conftest import fails_with
 
 JOBS = REPO_ROOT / "solutions" / "05_clusters"
 SHOW_JOB = ("JobId=42 JobName=quantize UserId=root(0) JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0 "
@@ -257,7 +258,6 @@ def test_rank_pin_lines_in_the_workshop_style():
 
 
 def test_check_crosses_network_passes_a_right_answer_and_hints_at_mistakes(capsys):
-    from clusterkit.exercises.checks import ExerciseFailed
     from clusterkit.exercises.clusters import check_crosses_network
 
     def right(pinning, a, b):
@@ -270,16 +270,13 @@ def test_check_crosses_network_passes_a_right_answer_and_hints_at_mistakes(capsy
     def by_cpu(pinning, a, b):
         return {p.rank: p.cpus for p in pinning}[a] != {p.rank: p.cpus for p in pinning}[b]
 
-    with pytest.raises(ExerciseFailed, match="CPU numbers start at 0 on every node"):
-        check_crosses_network(by_cpu)
+    fails_with(check_crosses_network, by_cpu, hint="CPU numbers start at 0 on every node")
 
     def by_position(pinning, a, b):
         return pinning[a].node != pinning[b].node
 
-    with pytest.raises(ExerciseFailed, match="find each rank by `pin.rank == a`"):
-        check_crosses_network(by_position)
-    with pytest.raises(ExerciseFailed, match="return True or False"):
-        check_crosses_network(lambda pinning, a, b: "node2")
+    fails_with(check_crosses_network, by_position, hint="find each rank by `pin.rank == a`")
+    fails_with(check_crosses_network, lambda pinning, a, b: "node2", hint="return True or False")
 
 
 def test_cells_after_a_missing_cluster_say_they_were_skipped(capsys):

@@ -1,6 +1,5 @@
 """`%solution`: filling an exercise gives back its solution's code exactly, for every exercise of the course,
 and the magic works in a real kernel (a notebook exercise replaces the cell; a script exercise is written)."""
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +12,7 @@ from clusterkit.course import MODULES
 from clusterkit.machine.environment import REPO_ROOT
 
 from clusterkit.authoring import generate as gen
-from conftest import course_kernel  # noqa: E402
+from conftest import code_cells, course_kernel, fill_exercises, notebook_cells, solution_regions
 
 SOLUTION = """\
 def split(n, rank, size):
@@ -37,28 +36,22 @@ def test_fill_is_the_inverse_of_the_generator_cut():
     assert tasks == ["add up the blocks"] and "NotImplementedError" in partly and "total = 1" in partly
 
 
-def code_cells(notebook: Path, skip_solution_only: bool = False) -> list[str]:
-    cells = json.loads(notebook.read_text())["cells"]
-    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
-            and not (skip_solution_only and "solution-only" in c.get("metadata", {}).get("tags", []))]
-
-
 @pytest.mark.parametrize("module", MODULES)
 def test_every_exercise_filled_with_its_solution_is_the_solution(module):
     """Each exercise notebook's code cells and each exercise script, filled by %solution's code, are exactly
     the solution's (the solution notebooks are what CI executes and checks)."""
     exercises = catalog.module_exercises(REPO_ROOT / module)
-    by_task = {e.task: e.region for e in exercises}
+    by_task = solution_regions(exercises)
     assert len(by_task) == len(exercises), "two exercises of one module share a task text: %solution needs them unique"
     for notebook in sorted((REPO_ROOT / module).glob("*.ipynb")):
         solution = REPO_ROOT / "solutions" / module / notebook.name
-        filled = [markers.fill(cell, by_task)[0] for cell in code_cells(notebook)]
-        assert filled == code_cells(solution, skip_solution_only=True), notebook
+        filled_cells = [fill_exercises(cell, by_task) for cell in code_cells(notebook)]
+        assert filled_cells == code_cells(solution, skip_solution_only=True), notebook
     for script in sorted((REPO_ROOT / "solutions" / module).glob("*.py")):
         exercise = REPO_ROOT / module / script.name
         if exercise.read_text().startswith("# EXERCISE SCRIPT:"):
             body = exercise.read_text().split("\n", 1)[1]  # after the header
-            assert markers.fill(body, by_task)[0] == script.read_text(), exercise
+            assert fill_exercises(body, by_task) == script.read_text(), exercise
     for other in tracked(f"solutions/{module}"):
         if other.suffix not in (".ipynb", ".py"):  # job scripts, shell files: the same bytes
             assert (REPO_ROOT / module / other.name).read_bytes() == other.read_bytes(), other
@@ -81,7 +74,7 @@ def test_every_exercise_has_a_passing_check_in_its_solutions_recorded_outputs(mo
     exercises = catalog.module_exercises(REPO_ROOT / module)
     shown = {}
     for notebook in sorted((REPO_ROOT / "solutions" / module).glob("*.ipynb")):
-        cells = json.loads(notebook.read_text())["cells"]
+        cells = notebook_cells(notebook)
         shown[notebook.name] = "".join("".join(o.get("text", "")) for c in cells if c["cell_type"] == "code"
                                        for o in c["outputs"] if o["output_type"] == "stream")
     for name, text in shown.items():
@@ -118,7 +111,8 @@ def test_a_script_exercise_is_written_into_the_learners_script(exercise_folder):
     text = (exercise_folder / "quantize.py").read_text()
     assert "into quantize.py" in said and gather.region in text
     assert "TODO: kmeans_init" in text, "only the chosen exercise is filled"
-    with pytest.raises(catalog.SolutionNotFound, match="no '# TODO: gather.*git checkout 02_daal4py/quantize.py"):
+    with pytest.raises(catalog.SolutionNotFound,
+                       match="no '# TODO: gather.*delete your copy 02_daal4py/quantize.py and run `make update`"):
         sol.load_into_script(gather, exercise_folder)
 
 

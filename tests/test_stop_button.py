@@ -9,18 +9,11 @@ from jupyter_client import KernelManager
 
 from clusterkit.course import KERNEL_NAME
 from clusterkit.jobs.reaper import session_members
+from conftest import GONE_WITHIN, LONG_JOB, command_line, process_session, process_state
 
 pytestmark = [pytest.mark.notebook, pytest.mark.mpi]
 
-LONG_JOB = """\
-import time
-from mpi4py import MPI
-MPI.COMM_WORLD.Barrier()
-print("ranks running", flush=True)
-while True:
-    time.sleep(0.05)
-"""
-# the same for Horovod's own launcher: Gloo ranks, which horovodrun starts in sessions of their own
+# conftest's LONG_JOB, for Horovod's own launcher: Gloo ranks, which horovodrun starts in sessions of their own
 LONG_GLOO_JOB = """\
 import os, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -34,20 +27,13 @@ while True:
 """
 LAUNCHES = {"mpirun": (LONG_JOB, "ck.mpirun({script!r}, n=2, timeout=600)"),
             "horovodrun": (LONG_GLOO_JOB, "ck.horovodrun({script!r}, n=2, timeout=600)")}
-GONE_WITHIN = 5.0  # seconds
 
 
 def job_sessions(marker: str) -> set[int]:
     """Sessions of the processes whose command line names `marker` (the job's script)."""
-    sessions = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    sessions.add(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]))
-            except OSError:
-                continue
-    return sessions
+    sessions = {process_session(entry.name) for entry in Path("/proc").iterdir()
+                if entry.name.isdigit() and marker in (command_line(entry.name) or "")}
+    return sessions - {None}
 
 
 @pytest.fixture(params=list(LAUNCHES))
@@ -87,8 +73,7 @@ def read_until(client, text: str, seconds: float) -> str:
 
 
 def alive(pids: set[int]) -> set[int]:
-    return {pid for pid in pids if Path(f"/proc/{pid}").exists() and
-            (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX")}
+    return {pid for pid in pids if process_state(pid) not in ("gone", "Z", "X")}
 
 
 def wait_gone(pids: set[int]) -> float:

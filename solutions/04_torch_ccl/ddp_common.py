@@ -118,3 +118,10 @@ def accuracy(predict, x, y, batch: int = 1000) -> float:
     right = sum((predict(x[start:start + batch]).argmax(1) == y[start:start + batch]).sum().item()
                 for start in range(0, len(x), batch))
     return right / len(x)
+
+
+def print_results(rank: int, **results) -> None:
+    """Rank 0 prints each result as `name=value` on a line of its own: what the notebook reads back."""
+    if rank == 0:
+        for name, value in results.items():
+            print(f"{name}={value}")

@@ -17,7 +17,8 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.utils.data.distributed import DistributedSampler
 
 from clusterkit.rank import init_distributed, runs_dir, shutdown
-from ddp_common import SmallCNN, bf16_allreduce_hook, evaluate, identical_across_ranks, load_tensors, train_epoch
+from ddp_common import (SmallCNN, bf16_allreduce_hook, evaluate, identical_across_ranks, load_tensors, print_results,
+                        train_epoch)
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=3)
@@ -61,14 +62,11 @@ for epoch in range(args.epochs):
         print(f"epoch {epoch + 1}: loss {loss:.3f}, test accuracy {accuracy:.4f}")
 
 identical = identical_across_ranks(model.module, size)
-if rank == 0:
-    print(f"params_identical={identical}")
-    print(f"test_accuracy={accuracy:.4f}")
-    print(f"accuracy_target={target}")
-    print(f"images_per_second={images / training_seconds:.0f}")
-    if args.checkpoint:
-        torch.save({"model": model.module.state_dict(), "epochs": args.epochs, "test_accuracy": accuracy,
-                    "dataset": name}, runs_dir("04_torch_ccl") / args.checkpoint)
-        print(f"checkpoint={args.checkpoint}")
+print_results(rank, params_identical=identical, test_accuracy=f"{accuracy:.4f}", accuracy_target=target,
+              images_per_second=f"{images / training_seconds:.0f}")
+if rank == 0 and args.checkpoint:
+    torch.save({"model": model.module.state_dict(), "epochs": args.epochs, "test_accuracy": accuracy,
+                "dataset": name}, runs_dir("04_torch_ccl") / args.checkpoint)
+    print(f"checkpoint={args.checkpoint}")
 dist.barrier()  # nobody leaves before the checkpoint is written
 shutdown()  # destroy the process group, finalize MPI, exit without the interpreter's teardown

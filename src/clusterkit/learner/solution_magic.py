@@ -47,8 +47,9 @@ def load_into_script(exercise: Exercise, folder: str | Path) -> str:
     if not done:
         raise SolutionNotFound(
             f"{script.name} has no '# TODO: {exercise.task}' followed by its raise line (already filled, or "
-            f"edited): compare it with {exercise.source.relative_to(REPO_ROOT)}, or start over with "
-            f"`git checkout {exercise.source.parent.name}/{script.name}`"
+            f"edited): compare it with {exercise.source.relative_to(REPO_ROOT)}, or start over: delete your copy "
+            f"{exercise.source.parent.name}/{script.name} and run `make update` (or `python -m "
+            "clusterkit.learner.workspace sync`), which copies the course's version back"
         )
     script.write_text(new)
     return f"Wrote the solution of '{exercise.task}' into {script.name}: run the cell that starts it again."
