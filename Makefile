@@ -14,7 +14,7 @@ HEAVY = notebook or mpi or cluster or browser or bench
 ONE_CPU = $(shell $(PY) -c "import os; print(min(os.sched_getaffinity(0)))")
 
 .PHONY: setup lab update test check lint unit notebooks notebooks-one-cpu exercises check-exercises cluster cluster-down
-.PHONY: bench
+.PHONY: bench hub hub-accounts hub-status
 
 setup:
 	bash tools/setup.sh
@@ -22,6 +22,20 @@ setup:
 # serves the learner's workspace (workspace/, a copy of the course that is theirs: tools/lab.sh syncs it first)
 lab: setup
 	bash tools/lab.sh $(PORT)
+
+# the room (INSTRUCTORS.md, "The room"), as root: learner accounts, then the hub for them, then who is where
+SEATS    ?= 20
+HUB_PORT ?= 8000
+hub-accounts: setup
+	$(PY) -m clusterkit.room accounts add $(SEATS)
+
+hub: setup
+	bash tools/setup_hub.sh
+	ROOM_SEATS=$(SEATS) ROOM_PORT=$(HUB_PORT) ROOM_LET_LEARNERS_THROUGH=$(LET_LEARNERS_THROUGH) \
+	  $(PY) -m clusterkit.room serve
+
+hub-status:
+	$(PY) -m clusterkit.room status
 
 # brings a course update in (git pull, then sync): the files the learner edited are kept
 update:
@@ -32,6 +46,7 @@ test: export CLUSTERKIT_OFFLINE = 1
 test: setup lint
 	bash tools/setup_cluster.sh
 	bash tools/setup_browser.sh
+	bash tools/setup_hub.sh
 	$(PY) -m pytest tests solutions $(PYTEST_NBVAL) $(DURATIONS) -v
 	$(MAKE) --no-print-directory notebooks-one-cpu
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -240,3 +241,168 @@ def command_line(pid) -> str | None:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
+
+
+# -- JupyterLab in a real browser (test_browser.py, test_room.py) -------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+TOOLBAR = f"{PANEL} .jp-NotebookPanel-toolbar"
+# what chromium needs to open no connection of its own (see the machine notes); the profile is a new empty folder
+CHROMIUM_ARGS = [
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--disable-quic", "--disable-gpu", "--no-default-browser-check", "--disable-default-apps",
+    "--disable-domain-reliability", "--disable-client-side-phishing-detection", "--disable-breakpad",
+    "--metrics-recording-only", "--no-pings", "--no-proxy-server",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+# JupyterLab settings a fresh learner would otherwise see differently: no news toast over the page and no
+# request to the internet, no autosave into the repository, every cell in the page (so its text can be read)
+SETTINGS = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+# the page's state in one look: what the test waits on and what it fails on
+STATE_JS = """() => {
+  const panel = document.querySelector('%(panel)s');
+  const text = (selector) => [...document.querySelectorAll(selector)].map(e => e.textContent.trim());
+  const dialog = document.querySelector('.jp-Dialog');
+  const cells = panel ? [...panel.querySelectorAll('.jp-Notebook .jp-Cell')] : [];
+  return {
+    dialog: dialog ? dialog.innerText : null,
+    kernelName: panel ? text('%(panel)s .jp-KernelName').join('') : '',
+    indicator: panel ? (panel.querySelector('.jp-Notebook-ExecutionIndicator') || {dataset: {}}).dataset.status || ''
+                     : '',
+    statusBar: text('.jp-StatusBar-TextItem').join(' '),
+    prompts: cells.map(c => (c.querySelector('.jp-InputArea-prompt') || {textContent: ''}).textContent.trim()),
+    outputs: cells.map(c => [...c.querySelectorAll('.jp-OutputArea-output')].map(o => ({
+      mime: o.dataset.mimeType || '', text: o.innerText}))),
+  };
+}""" % {"panel": PANEL}
+
+
+class LabSession:
+    """The browser's view of JupyterLab, with waits that fail at once on an error dialog or a dead kernel."""
+
+    def __init__(self, page, shots: Path):
+        self.page, self.shots, self.saved = page, shots, []
+
+    def state(self) -> dict:
+        return self.page.evaluate(STATE_JS)
+
+    def until(self, condition_js: str, seconds: float, what: str) -> dict:
+        """Wait (polling in the page) until `condition_js` holds for the state, an error dialog shows or the
+        kernel dies; fail on the latter two and on the time-out, naming what was awaited."""
+        js = (f"() => {{ const s = ({STATE_JS})(); const ok = (s => {condition_js})(s); "
+              "return s.dialog !== null || /dead/i.test(s.indicator + s.statusBar) || ok ? s : null; }")
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            state = self.page.wait_for_function(js, timeout=seconds * 1000, polling=250).json_value()
+        except PlaywrightError as error:
+            shot = self.screenshot("timeout")
+            state = self.state()
+            pytest.fail(f"waited {seconds:g} s for {what}; the page shows kernel {state['kernelName']!r}, status "
+                        f"{state['statusBar']!r}, prompts {state['prompts']} ({error.message.splitlines()[0]}); "
+                        f"screenshot {shot}")
+        self.fail_on_trouble(state, what)
+        return state
+
+    def fail_on_trouble(self, state: dict, what: str) -> None:
+        if state["dialog"] is not None:
+            shot = self.screenshot("dialog")
+            pytest.fail(f"an error dialog appeared while waiting for {what}: {state['dialog']!r}; screenshot {shot}")
+        if re.search("dead", state["indicator"] + state["statusBar"], re.I):
+            shot = self.screenshot("dead-kernel")
+            pytest.fail(f"the kernel died while waiting for {what} (status bar: {state['statusBar']!r}); "
+                        f"screenshot {shot}")
+
+    def kernel_idle(self, seconds: float, what: str) -> dict:
+        """The course kernel is started and idle (the indicator alone reads idle before the kernel starts)."""
+        return self.until("s.indicator === 'idle' && s.kernelName !== '' && s.kernelName !== 'No Kernel' && "
+                          "/\\|\\s*Idle/.test(s.statusBar)", seconds, what)
+
+    def cell(self, index: int):
+        return self.page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(index)
+
+    def screenshot(self, name: str) -> Path:
+        """The whole notebook, not just the window: JupyterLab scrolls inside its panel, so the window is made
+        as tall as the panel's content for the shot (full_page alone captures the window only)."""
+        page = self.page
+        width, height = page.viewport_size["width"], page.viewport_size["height"]
+        extra = page.evaluate(f"""() => {{
+            const outer = document.querySelector('{PANEL} .jp-WindowedPanel-outer');
+            return outer ? outer.scrollHeight - outer.clientHeight : 0; }}""")
+        page.set_viewport_size({"width": width, "height": min(height + max(extra, 0), 16000)})
+        page.evaluate(f"""() => new Promise(done => {{
+            const outer = document.querySelector('{PANEL} .jp-WindowedPanel-outer');
+            if (outer) outer.scrollTop = 0;
+            requestAnimationFrame(() => requestAnimationFrame(done)); }})""")
+        path = self.shots / f"{len(self.saved) + 1:02d}-{name}.png"
+        try:
+            page.screenshot(path=str(path), full_page=True)
+        finally:
+            page.set_viewport_size({"width": width, "height": height})
+        self.saved.append(path)
+        return path
+
+
+def processes_mentioning(marker: str) -> dict[int, str]:
+    """Live processes whose command line contains `marker` (a path of this test's)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            cmdline = command_line(entry.name)
+            if cmdline is not None and marker in cmdline and process_state(entry.name) not in ("gone", "Z", "X"):
+                found[int(entry.name)] = cmdline.strip()
+    return found
+
+
+@contextlib.contextmanager
+def chromium_page(profile: Path):
+    """Headless Debian chromium with a new empty profile (a context manager yielding (page, blocked)); every request
+    off 127.0.0.1 is blocked and recorded in `blocked`."""
+    from playwright.sync_api import sync_playwright
+
+    blocked = []
+
+    def off_host(url: str) -> bool:
+        return url.startswith(("http:", "https:", "ws:", "wss:")) and not url.startswith("http://127.0.0.1:")
+
+    def block(route):
+        blocked.append(route.request.url)
+        route.abort()
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900})
+        try:
+            context.route(off_host, block)
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(60_000)
+            yield page, blocked
+        finally:
+            context.close()
+
+
+def open_and_run_all(lab_ui: LabSession, url: str, kernel_seconds: float = 90, run_seconds: float = 150) -> list[str]:
+    """Open the notebook at `url`, wait for its kernel, Run > Run All Cells until no cell is queued or running;
+    the text of every cell's outputs."""
+    page = lab_ui.page
+    page.goto(url)
+    page.wait_for_selector(f"{PANEL} .jp-Cell", state="visible")
+    lab_ui.kernel_idle(kernel_seconds, "the notebook's kernel to start")
+    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+    page.locator("[data-command='runmenu:run-all']").click()
+    lab_ui.until("s.prompts.some(p => p.includes('*'))", 30, "Run All to start the cells")
+    lab_ui.until("!s.prompts.some(p => p.includes('*'))", run_seconds, "Run All to finish")
+    state = lab_ui.kernel_idle(30, "the kernel to be idle after Run All")
+    return ["\n".join(o["text"] for o in outputs) for outputs in state["outputs"]]
+
+
+def self_check_rows(texts: list[str]) -> list[tuple[str, str, str]]:
+    """(check, yes/NO, detail) of the self-check table among a notebook's outputs."""
+    table = next((t for t in texts if re.search(r"check\s+ok\s+detail", t)), "")
+    return re.findall(r"^(.+?)\s{2,}(yes|NO)\s+(.*)$", table, re.M)

@@ -28,17 +28,16 @@ from clusterkit.course import KERNEL_DISPLAY_NAME, MODULES
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.jobs.reaper import session_members
 from clusterkit.rank.torch_dist import free_port
-from conftest import GONE_WITHIN, LONG_JOB, command_line, process_session, process_state
+from conftest import (CHROMIUM, GONE_WITHIN, LONG_JOB, SETTINGS, TOOLBAR, LabSession, chromium_page,
+                      open_and_run_all, processes_mentioning, process_session, self_check_rows)
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.mpi]
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (tools/setup_browser.sh installs Debian's chromium where apt-get runs as "
                 "root), so JupyterLab is not tested in a real browser", allow_module_level=True)
 try:
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
+    import playwright.sync_api  # noqa: F401 (conftest's chromium_page drives it)
 except ImportError:
     pytest.skip("the Python package playwright is missing (it is pinned in requirements.lock: run `make setup`), "
                 "so JupyterLab is not tested in a real browser", allow_module_level=True)
@@ -46,118 +45,6 @@ except ImportError:
 NOTEBOOK = "01_parallelism/01_start_here.ipynb"  # the exercise notebook, generated from solutions/
 SHOTS = REPO_ROOT / "runs" / "browser-test"
 PRINTED_URL = re.compile(r"JupyterLab on the course: (http://127\.0\.0\.1:\d+)/lab\?token=(\w+)")
-PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-TOOLBAR = f"{PANEL} .jp-NotebookPanel-toolbar"
-# what chromium needs to open no connection of its own (see the machine notes); the profile is a new empty folder
-CHROMIUM_ARGS = [
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-quic", "--disable-gpu", "--no-default-browser-check", "--disable-default-apps",
-    "--disable-domain-reliability", "--disable-client-side-phishing-detection", "--disable-breakpad",
-    "--metrics-recording-only", "--no-pings", "--no-proxy-server",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
-# JupyterLab settings a fresh learner would otherwise see differently: no news toast over the page and no
-# request to the internet, no autosave into the repository, every cell in the page (so its text can be read)
-SETTINGS = {
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-}
-
-# the page's state in one look: what the test waits on and what it fails on
-STATE_JS = """() => {
-  const panel = document.querySelector('%(panel)s');
-  const text = (selector) => [...document.querySelectorAll(selector)].map(e => e.textContent.trim());
-  const dialog = document.querySelector('.jp-Dialog');
-  const cells = panel ? [...panel.querySelectorAll('.jp-Notebook .jp-Cell')] : [];
-  return {
-    dialog: dialog ? dialog.innerText : null,
-    kernelName: panel ? text('%(panel)s .jp-KernelName').join('') : '',
-    indicator: panel ? (panel.querySelector('.jp-Notebook-ExecutionIndicator') || {dataset: {}}).dataset.status || ''
-                     : '',
-    statusBar: text('.jp-StatusBar-TextItem').join(' '),
-    prompts: cells.map(c => (c.querySelector('.jp-InputArea-prompt') || {textContent: ''}).textContent.trim()),
-    outputs: cells.map(c => [...c.querySelectorAll('.jp-OutputArea-output')].map(o => ({
-      mime: o.dataset.mimeType || '', text: o.innerText}))),
-  };
-}""" % {"panel": PANEL}
-
-
-class LabSession:
-    """The browser's view of JupyterLab, with waits that fail at once on an error dialog or a dead kernel."""
-
-    def __init__(self, page, shots: Path):
-        self.page, self.shots, self.saved = page, shots, []
-
-    def state(self) -> dict:
-        return self.page.evaluate(STATE_JS)
-
-    def until(self, condition_js: str, seconds: float, what: str) -> dict:
-        """Wait (polling in the page) until `condition_js` holds for the state, an error dialog shows or the
-        kernel dies; fail on the latter two and on the time-out, naming what was awaited."""
-        js = (f"() => {{ const s = ({STATE_JS})(); const ok = (s => {condition_js})(s); "
-              "return s.dialog !== null || /dead/i.test(s.indicator + s.statusBar) || ok ? s : null; }")
-        try:
-            state = self.page.wait_for_function(js, timeout=seconds * 1000, polling=250).json_value()
-        except PlaywrightError as error:
-            shot = self.screenshot("timeout")
-            state = self.state()
-            pytest.fail(f"waited {seconds:g} s for {what}; the page shows kernel {state['kernelName']!r}, status "
-                        f"{state['statusBar']!r}, prompts {state['prompts']} ({error.message.splitlines()[0]}); "
-                        f"screenshot {shot}")
-        self.fail_on_trouble(state, what)
-        return state
-
-    def fail_on_trouble(self, state: dict, what: str) -> None:
-        if state["dialog"] is not None:
-            shot = self.screenshot("dialog")
-            pytest.fail(f"an error dialog appeared while waiting for {what}: {state['dialog']!r}; screenshot {shot}")
-        if re.search("dead", state["indicator"] + state["statusBar"], re.I):
-            shot = self.screenshot("dead-kernel")
-            pytest.fail(f"the kernel died while waiting for {what} (status bar: {state['statusBar']!r}); "
-                        f"screenshot {shot}")
-
-    def kernel_idle(self, seconds: float, what: str) -> dict:
-        """The course kernel is started and idle (the indicator alone reads idle before the kernel starts)."""
-        return self.until("s.indicator === 'idle' && s.kernelName !== '' && s.kernelName !== 'No Kernel' && "
-                          "/\\|\\s*Idle/.test(s.statusBar)", seconds, what)
-
-    def cell(self, index: int):
-        return self.page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(index)
-
-    def screenshot(self, name: str) -> Path:
-        """The whole notebook, not just the window: JupyterLab scrolls inside its panel, so the window is made
-        as tall as the panel's content for the shot (full_page alone captures the window only)."""
-        page = self.page
-        width, height = page.viewport_size["width"], page.viewport_size["height"]
-        extra = page.evaluate(f"""() => {{
-            const outer = document.querySelector('{PANEL} .jp-WindowedPanel-outer');
-            return outer ? outer.scrollHeight - outer.clientHeight : 0; }}""")
-        page.set_viewport_size({"width": width, "height": min(height + max(extra, 0), 16000)})
-        page.evaluate(f"""() => new Promise(done => {{
-            const outer = document.querySelector('{PANEL} .jp-WindowedPanel-outer');
-            if (outer) outer.scrollTop = 0;
-            requestAnimationFrame(() => requestAnimationFrame(done)); }})""")
-        path = self.shots / f"{len(self.saved) + 1:02d}-{name}.png"
-        try:
-            page.screenshot(path=str(path), full_page=True)
-        finally:
-            page.set_viewport_size({"width": width, "height": height})
-        self.saved.append(path)
-        return path
-
-
-def processes_mentioning(marker: str) -> dict[int, str]:
-    """Live processes whose command line contains `marker` (a path of this test's)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            cmdline = command_line(entry.name)
-            if cmdline is not None and marker in cmdline and process_state(entry.name) not in ("gone", "Z", "X"):
-                found[int(entry.name)] = cmdline.strip()
-    return found
-
-
 def jupyter_litter(workspace: Path) -> set[Path]:
     """What a JupyterLab session may leave in the served folders: checkpoints, LSP documents, new notebooks."""
     folders = [REPO_ROOT, *(REPO_ROOT / name for name in MODULES), REPO_ROOT / "solutions",
@@ -247,27 +134,8 @@ def stop_lab(server: subprocess.Popen, base: str | None, token: str, runtime: Pa
 
 @pytest.fixture
 def browser_page(tmp_path):
-    """Headless Debian chromium with a new empty profile; every request off 127.0.0.1 is blocked and recorded."""
-    blocked = []
-
-    def off_host(url: str) -> bool:
-        return url.startswith(("http:", "https:", "ws:", "wss:")) and not url.startswith("http://127.0.0.1:")
-
-    def block(route):
-        blocked.append(route.request.url)
-        route.abort()
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 900})
-        try:
-            context.route(off_host, block)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(60_000)
-            yield page, blocked
-        finally:
-            context.close()
+    with chromium_page(tmp_path / "chromium-profile") as opened:
+        yield opened
 
 
 @pytest.mark.timeout(300)
@@ -290,22 +158,11 @@ def test_a_learner_runs_start_here_in_jupyterlab_and_stops_a_job(lab, browser_pa
     page.goto(f"{base}/lab?token={token}")
     page.wait_for_selector("#jp-main-dock-panel", state="attached")
     assert "/login" not in page.url, f"the token did not log in: {page.url}"
-    page.goto(f"{base}/lab/tree/{NOTEBOOK}")
-    page.wait_for_selector(f"{PANEL} .jp-Cell", state="visible")
-    state = lab_ui.kernel_idle(90, "the notebook's kernel to start")
-    assert state["kernelName"] == KERNEL_DISPLAY_NAME, f"the notebook opened on {state['kernelName']!r}"
-
-    # -- Run > Run All Cells, until no cell is queued or running ---------------------------------------------
-    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-    page.locator("[data-command='runmenu:run-all']").click()
-    lab_ui.until("s.prompts.some(p => p.includes('*'))", 30, "Run All to start the cells")
-    state = lab_ui.until("!s.prompts.some(p => p.includes('*'))", 150, "Run All to finish")
-    state = lab_ui.kernel_idle(30, "the kernel to be idle after Run All")
+    texts = open_and_run_all(lab_ui, f"{base}/lab/tree/{NOTEBOOK}")
+    assert lab_ui.state()["kernelName"] == KERNEL_DISPLAY_NAME, "the notebook opened on another kernel"
     lab_ui.screenshot("after-run-all")
-    texts = ["\n".join(o["text"] for o in outputs) for outputs in state["outputs"]]
-    table = next((t for t in texts if re.search(r"check\s+ok\s+detail", t)), "")
-    rows = re.findall(r"^(.+?)\s{2,}(yes|NO)\s", table, re.M)
-    assert rows and all(ok == "yes" for _, ok in rows), f"the self-check table is not all yes:\n{table}"
+    rows = self_check_rows(texts)
+    assert rows and all(ok == "yes" for _, ok, _ in rows), f"the self-check table is not all yes: {rows}"
     assert any(re.search(r"^rank 0 of 2: node=\S+ cpus=\[", t, re.M) for t in texts), \
         "the first MPI job's output (rank 0 of 2 ...) did not appear"
     assert any("every rank's own report agrees with the table" in t for t in texts)

@@ -1,4 +1,6 @@
 """A check cell run before its exercise cell says so (never a bare NameError), through a real kernel."""
+import json
+
 import pytest
 
 from conftest import course_kernel
@@ -31,3 +33,15 @@ def test_check_before_its_exercise_gives_the_course_hint(kernel):
 def test_other_name_errors_keep_their_traceback(kernel):
     status, text = run(kernel, "print(undefined_name)")
     assert status == "error" and "NameError" in text and "exercise cell" not in text
+
+
+def test_a_check_run_before_its_exercise_counts_as_failed_in_the_room(kernel, tmp_path):
+    record = tmp_path / "progress.jsonl"
+    run(kernel, f"import os\nos.environ['CLUSTERKIT_PROGRESS'] = {str(record)!r}")
+    try:
+        status, _ = run(kernel, "from clusterkit.exercises.parallelism import check_four_ranks\ncheck_four_ranks(four)")
+    finally:
+        run(kernel, "del os.environ['CLUSTERKIT_PROGRESS']")
+    assert status == "error"
+    assert [(r["check"], r["passed"]) for r in map(json.loads, record.read_text().splitlines())] == \
+        [("Launch four ranks and read their pinning", False)]

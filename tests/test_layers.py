@@ -12,7 +12,8 @@ from clusterkit.machine.environment import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "src" / "clusterkit"
 # in the order imports may go: each layer imports only from itself and the layers before it
-LAYERS = ("course", "machine", "rank", "jobs", "clusters", "notebook", "authoring", "learner", "exercises", "bench")
+LAYERS = ("course", "machine", "rank", "jobs", "clusters", "notebook", "authoring", "learner", "exercises", "room",
+          "bench")
 # per-rank scripts: the course's (beside the notebooks), the package's own (self-check, Horovod's collectives)
 RANK_SCRIPTS = sorted((REPO_ROOT / "solutions").glob("*/*.py")) + sorted((PACKAGE / "scripts").glob("*.py"))
 

@@ -16,3 +16,8 @@ KERNEL_DISPLAY_NAME = "Python (Distributed ML on CPU)"
 # 2026-12-03, on a machine that ran everything about 1.4x slower (its self-check 23.6 s against 16 s). The
 # budget keeps the headroom of the first recording (7%) over the second.
 NOTEBOOKS_BUDGET_SECONDS = 1240
+
+# Set by the room (clusterkit.room) for a learner's server: a sentence naming the learner's seat and CPUs, and those
+# CPUs as a list ('0-3'); the self-check then shows a row with them. Unset outside the room.
+ROOM_SEAT_ENV = "CLUSTERKIT_ROOM_SEAT"
+ROOM_CPUS_ENV = "CLUSTERKIT_ROOM_CPUS"

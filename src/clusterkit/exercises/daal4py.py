@@ -22,6 +22,7 @@ import numpy as np
 from clusterkit.rank.artifacts import IMAGE_FILE, PALETTE_FILE, RUN_FILE, partition_path
 from clusterkit.exercises.checks import Hint, exercise_check
 from clusterkit.machine.environment import written_since_fresh
+from clusterkit.machine.topology import format_cpu_list
 from clusterkit.rank.validation import InputError, load_rgb_image, require_headerless_csv
 
 
@@ -304,14 +305,8 @@ def check_whole_node_rank(result, n_cores: int | None = None, topology=None) -> 
 
 
 def _cpu_list(cpus) -> str:
-    """(0, 1, 2, 3, 8) -> '[0-3, 8]': short, also for the 112 CPUs of a big node."""
-    ranges, cpus = [], sorted(cpus)
-    for cpu in cpus:
-        if ranges and cpu == ranges[-1][1] + 1:
-            ranges[-1][1] = cpu
-        else:
-            ranges.append([cpu, cpu])
-    return "[" + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges) + "]"
+    """(0, 1, 2, 3, 8) -> '[0-3, 8]'."""
+    return "[" + format_cpu_list(cpus).replace(",", ", ") + "]"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -120,6 +120,18 @@ def parse_lscpu(text: str, model: str = "unknown CPU", flags: frozenset[str] = f
     return Topology(model=model, cpus=cpus, flags=flags)
 
 
+def format_cpu_list(cpus) -> str:
+    """(0, 1, 2, 3, 8) -> '0-3,8': short, also for the 112 CPUs of a big node (the inverse of
+    clusterkit.jobs.impi_debug.parse_cpu_list)."""
+    ranges: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if ranges and cpu == ranges[-1][1] + 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
 def allowed_cpus() -> set[int] | None:
     """The logical CPUs this process may run on (None where the OS does not say)."""
     return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from clusterkit.course import ROOM_CPUS_ENV, ROOM_SEAT_ENV
+from clusterkit.jobs.impi_debug import parse_cpu_list
 from clusterkit.machine.environment import find_mpirun, mpi_environment
+from clusterkit.machine.topology import allowed_cpus, format_cpu_list
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 REQUIRED_PYTHON = (3, 11)
@@ -151,9 +154,20 @@ def check_data() -> Row:
 CHECKS = (check_python, check_intel_mpi, check_mpirun, check_daal4py, check_horovod, check_torch, check_data)
 
 
+def check_room_seat() -> Row:
+    """In the room only: the CPUs this server may use are those of the learner's seat."""
+    seat_cpus = set(parse_cpu_list(os.environ[ROOM_CPUS_ENV]))
+    owned = allowed_cpus() or set()
+    detail = os.environ.get(ROOM_SEAT_ENV, f"CPUs {format_cpu_list(seat_cpus)}")
+    if owned != seat_cpus:
+        detail = f"this server may use CPUs {format_cpu_list(owned)}, not its seat's: {detail}"
+    return Row("your seat", owned == seat_cpus, detail)
+
+
 def run_checks() -> list[Row]:
     rows = []
-    for check in CHECKS:
+    checks = CHECKS + ((check_room_seat,) if os.environ.get(ROOM_CPUS_ENV) else ())
+    for check in checks:
         try:
             rows.append(check())
         except Exception as problem:  # a self-check reports, it does not crash

@@ -114,6 +114,7 @@ def _download_mnist(target: Path, timeout: float) -> bool:
 def _save(path: Path, name: str, source: str, arrays: dict[str, np.ndarray]) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
         np.savez(tmp, name=name, source=source, **arrays)
+    os.chmod(tmp.name, 0o644)  # staged once for every user of the machine (the room's learners read it too)
     Path(tmp.name).replace(path)
 
 
@@ -126,6 +127,8 @@ def stage_digits(directory: Path | None = None, download_timeout: float = 10.0, 
     if staged.exists():
         with np.load(staged) as existing:
             say(f"data: {existing['name']} already staged in {staged}")
+        if staged.stat().st_uid == os.getuid() and not staged.stat().st_mode & 0o004:
+            staged.chmod(0o644)  # staged before the course made it readable by every user
         return staged
     raw = directory / "mnist.npz"
     if not raw.exists() and KERAS_CACHE.exists() and sha256_of(KERAS_CACHE) == MNIST_SHA256:
