@@ -250,6 +250,7 @@ def stop_room(hub: subprocess.Popen, room: Room, homes: list[Path]) -> None:
         with pytest.raises(KeyError):
             pwd.getpwnam(name)
     assert not [home for home in homes if home.exists()], "learner home folders are left"
+    assert not [name for name in names if cpuset_folder(name).exists()], "learners' cpusets are left"
     assert room.group not in subprocess.run(["getent", "group"], capture_output=True, text=True).stdout
     acl = subprocess.run(["getfacl", "--omit-header", "--absolute-names", "/root"], capture_output=True, text=True)
     assert room.group not in acl.stdout and not re.search(r"^group:\d+:", acl.stdout, re.M), acl.stdout
@@ -388,6 +389,7 @@ def test_three_learners_in_the_room_at_once(tmp_path, capsys):
         phase(1)
         view = room.status()
         servers = {name: room.server(name) for name in names}
+        walls = learners_walls(room, names, servers)
         phase(2)
         first_job = learners[0].outcome["job"]
         deadline = time.monotonic() + GONE_WITHIN + 10
@@ -427,6 +429,11 @@ def test_three_learners_in_the_room_at_once(tmp_path, capsys):
             "no two seats have disjoint CPUs: the test shows no confinement"
         assert others_running[names[1]] and others_running[names[2]], \
             f"the first learner's stop ended others' jobs too: still running {others_running}"
+        assert walls["files"].returncode != 0 and "Permission denied" in walls["files"].stderr, walls["files"]
+        assert walls["server"].returncode != 0 and "not permitted" in walls["server"].stderr, walls["server"]
+        seat_cpus = list(plan[seat_map[names[0]]].cpus)
+        if walls["cpuset"]:  # the kernel keeps a learner on their seat, whatever they ask for
+            assert walls["widened"].stdout.strip() == str(seat_cpus), walls["widened"]
         assert "PASS: " + FOUR_RANKS in learners[0].outcome["check"]
         assert "FAIL: " + FOUR_RANKS in learners[1].outcome["check"] and "Hint:" in learners[1].outcome["check"]
 
@@ -447,9 +454,35 @@ def test_three_learners_in_the_room_at_once(tmp_path, capsys):
         assert room.api(f"/user/{names[0]}/api/status", token)[0] == 200
         assert room.api(f"/user/{names[1]}/api/status", token)[0] == 403
     with capsys.disabled():
-        print(f"\nroom test: hub up in {hub_up:.1f} s; first servers after "
+        print(f"\nroom test: seats enforced by {'cpuset cgroups' if walls['cpuset'] else 'affinity masks only'}; "
+          f"hub up in {hub_up:.1f} s; first servers after "
               + ", ".join(f"{learner.outcome['server_after']:.0f} s" for learner in learners)
               + f"; whole test {time.monotonic() - started:.0f} s; the instructor's view was:\n{view}")
+
+
+def as_learner(name: str, command: str, cgroup: Path | None = None) -> subprocess.CompletedProcess:
+    """`command` (sh) run as the learner, inside their cpuset when given."""
+    join = f"echo $$ > {cgroup / 'cgroup.procs'} && " if cgroup else ""
+    return subprocess.run(["sh", "-c", f"{join}exec runuser -u {name} -- sh -c '{command}'"], capture_output=True,
+                          text=True, timeout=60)
+
+
+def learners_walls(room: Room, names: list[str], servers: dict) -> dict:
+    """What one learner can do to another (nothing), and whether a learner can leave their seat's CPUs."""
+    first, second = names[0], names[1]
+    other_files = as_learner(first, f"cat {room.home(second) / WORKSPACE_NAME / PROGRESS_NAME}")
+    other_server = as_learner(first, f"kill -0 {servers[second]['state']['pid']}")
+    folder = cpuset_folder(first)
+    everything = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    widened = as_learner(first, f"taskset -c {everything} {sys.executable} -c \"import os; "
+                                "print(sorted(os.sched_getaffinity(0)))\"", cgroup=folder if folder.exists() else None)
+    return {"files": other_files, "server": other_server, "cpuset": folder.exists(), "widened": widened}
+
+
+def cpuset_folder(name: str) -> Path:
+    from clusterkit.room.cpuset import ROOM, V1_ROOT
+
+    return V1_ROOT / ROOM / name
 
 
 def body_text(page) -> str:

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from clusterkit.room import cpuset
+
 DEFAULT_GROUP = "dmlcpu-learners"
 DEFAULT_PREFIX = "learner"
 
@@ -120,6 +122,7 @@ def remove(names: list[str], group: str = DEFAULT_GROUP, acl_record: Path | None
         raise AccountError(f"not learners of this room (group {group!r}): {', '.join(strangers)}; nothing removed")
     for name in names:
         end_processes(name)
+        cpuset.remove(name)
         entry = pwd.getpwnam(name)
         if os.path.isdir(entry.pw_dir):  # userdel removes a home folder only when it belongs to the learner
             os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)

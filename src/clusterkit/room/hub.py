@@ -3,8 +3,8 @@
 - `RoomAuthenticator`: the learners' local accounts through PAM; only members of the room's group, and only
   while a seat is free (a learner keeps the seat of their first login);
 - `LocalRoomSpawner`: a learner's server is a process on this node, run as the learner, confined to the CPUs
-  of their seat (its affinity mask, which Intel MPI pins inside); stopping it ends every process the learner
-  runs.
+  of their seat (a cpuset cgroup where the node has one, and its affinity mask, which Intel MPI pins inside);
+  stopping it ends every process the learner runs.
 
 The spawner first prepares the learner's workspace as the learner (a copy of the course in their home), so a
 problem there ends the spawn with a sentence in the browser instead of a server that never answers.
@@ -25,8 +25,10 @@ from traitlets.config import LoggingConfigurable
 
 from clusterkit.course import ROOM_CPUS_ENV, ROOM_SEAT_ENV
 from clusterkit.exercises.checks import PROGRESS_ENV
+from clusterkit.jobs.impi_debug import parse_cpu_list
 from clusterkit.machine.environment import ENV_BIN, REPO_ROOT
 from clusterkit.machine.topology import format_cpu_list, local_topology
+from clusterkit.room import cpuset
 from clusterkit.room.accounts import end_processes, members
 from clusterkit.room.seats import MINIMUM_CPUS, RoomFull, SeatMap, assign_cpus
 from clusterkit.room.settings import PROGRESS_NAME, WORKSPACE_NAME
@@ -102,10 +104,15 @@ class SeatSpawner(LoggingConfigurable):
 
 class LocalRoomSpawner(SeatSpawner, LocalProcessSpawner):
     cpus = ()
+    cpuset_folder = None
 
     async def start(self):
         assignment, node_cpus = self.seat_assignment()
-        self.cpus, self.seat_line = assignment.cpus, assignment.describe(self.seats, node_cpus, self.minimum_cpus)
+        self.cpus = assignment.cpus
+        self.cpuset_folder = cpuset.learner_cpuset(self.user.name, format_cpu_list(self.cpus))
+        enforced = ("enforced by a cpuset cgroup" if self.cpuset_folder else
+                    "your server's affinity mask, which Intel MPI pins inside (no cpuset cgroup on this node)")
+        self.seat_line = f"{assignment.describe(self.seats, node_cpus, self.minimum_cpus)}; {enforced}"
         self.cmd = SINGLEUSER + ["serve"]
         await asyncio.to_thread(self.prepare_workspace)
         return await super().start()
@@ -124,10 +131,12 @@ class LocalRoomSpawner(SeatSpawner, LocalProcessSpawner):
             raise spawn_failed(said[-1] if said else f"preparing your workspace failed ({done.returncode})")
 
     def make_preexec_fn(self, name):
-        become_learner, cpus = set_user_setuid(name), set(self.cpus)
+        become_learner, cpus, folder = set_user_setuid(name), set(self.cpus), self.cpuset_folder
 
-        def preexec():
-            os.sched_setaffinity(0, cpus)  # before dropping root: Intel MPI then pins inside these CPUs
+        def preexec():  # as root, before the learner's program: Intel MPI then pins inside these CPUs
+            if folder is not None:
+                cpuset.join(folder)
+            os.sched_setaffinity(0, cpus)
             become_learner()
             os.umask(0o077)
 
@@ -140,19 +149,22 @@ class LocalRoomSpawner(SeatSpawner, LocalProcessSpawner):
         state = super().get_state()
         if self.cpus:
             state["cpus"] = format_cpu_list(self.cpus)
+        if self.cpuset_folder:
+            state["cpuset"] = str(self.cpuset_folder)
         return state
 
     def load_state(self, state):
         super().load_state(state)
         if state.get("cpus"):
-            from clusterkit.jobs.impi_debug import parse_cpu_list
-
             self.cpus = parse_cpu_list(state["cpus"])
+        if state.get("cpuset"):
+            self.cpuset_folder = Path(state["cpuset"])
 
     async def stop(self, now=False):
         await super().stop(now=now)
         await asyncio.to_thread(end_processes, self.user.name)  # kernels and jobs too: nothing of theirs stays
+        await asyncio.to_thread(cpuset.remove, self.user.name)
 
     def clear_state(self):
         super().clear_state()
-        self.cpus = ()
+        self.cpus, self.cpuset_folder = (), None
