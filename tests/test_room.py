@@ -178,18 +178,6 @@ class Room:
         return done.stdout
 
 
-def learner_processes(name: str) -> list[int]:
-    uid = pwd.getpwnam(name).pw_uid
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid:
-                found.append(int(entry.name))
-        except FileNotFoundError:
-            pass
-    return found
-
-
 def seed_lab_settings(home: Path, name: str) -> None:
     """What a fresh learner would otherwise see differently: no news toast, no autosave, every cell in the page."""
     folder = home / ".jupyter" / "lab" / "user-settings"
@@ -510,7 +498,7 @@ def test_the_room_refuses_bad_logins_and_failed_spawns_leave_nothing(tmp_path, c
                                    timeout=60_000)
             said = body_text(page)
         assert "Your course files cannot be written" in said and "Ask your instructor" in said, said
-        assert not learner_processes(unlucky.name)
+        assert not accounts.processes_of(unlucky.name)
 
         with chromium_page(tmp_path / "profile-3") as (page, _blocked):
             log_in(page, room, first)
@@ -521,9 +509,9 @@ def test_the_room_refuses_bad_logins_and_failed_spawns_leave_nothing(tmp_path, c
         timings["culled"] = time.monotonic() - idle_from
         assert not room.server(first.name), "the idle culler did not stop an idle server within 90 s"
         deadline = time.monotonic() + 10
-        while learner_processes(first.name) and time.monotonic() < deadline:
+        while accounts.processes_of(first.name) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not learner_processes(first.name), "the culled server left processes"
+        assert not accounts.processes_of(first.name), "the culled server left processes"
 
         slow = room.home(first.name) / ".jupyter" / "jupyter_server_config.py"  # a server that never answers
         slow.write_text("import time\ntime.sleep(600)\n")
@@ -535,10 +523,10 @@ def test_the_room_refuses_bad_logins_and_failed_spawns_leave_nothing(tmp_path, c
             said = body_text(page)
         assert re.search(r"didn't respond|failed to start|timeout", said, re.I), said
         deadline = time.monotonic() + 10
-        while learner_processes(first.name) and time.monotonic() < deadline:
+        while accounts.processes_of(first.name) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not learner_processes(first.name), \
-            [command_line(pid) for pid in learner_processes(first.name)]
+        assert not accounts.processes_of(first.name), \
+            [command_line(pid) for pid in accounts.processes_of(first.name)]
 
         with chromium_page(tmp_path / "profile-5") as (page, _blocked):
             log_in(page, room, late)

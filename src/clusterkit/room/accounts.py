@@ -85,31 +85,32 @@ def add(count: int, prefix: str = DEFAULT_PREFIX, group: str = DEFAULT_GROUP, ho
     return created
 
 
+def processes_of(name: str) -> list[int]:
+    """The pids of every process the account runs."""
+    uid = pwd.getpwnam(name).pw_uid
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                found.append(int(entry.name))
+        except FileNotFoundError:
+            continue
+    return found
+
+
 def end_processes(name: str, grace: float = 2.0) -> None:
     """Every process the account runs: TERM, then KILL after `grace` seconds."""
-    uid = pwd.getpwnam(name).pw_uid
-
-    def alive() -> list[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                if entry.name.isdigit() and entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-            except FileNotFoundError:
-                continue
-        return found
-
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in alive():
+        for pid in processes_of(name):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + grace
-        while alive() and time.monotonic() < deadline:
+        while processes_of(name) and time.monotonic() < deadline:
             time.sleep(0.05)
-    if alive():
-        raise AccountError(f"processes of {name} survived SIGKILL: {alive()}")
+    if processes_of(name):
+        raise AccountError(f"processes of {name} survived SIGKILL: {processes_of(name)}")
 
 
 def remove(names: list[str], group: str = DEFAULT_GROUP, acl_record: Path | None = None) -> list[str]:
