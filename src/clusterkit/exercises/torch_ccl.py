@@ -242,3 +242,93 @@ def check_choose_strategy(choose_strategy):
         raise Hint(f"{what}: data parallelism moves the gradients (as many as the weights) each step, model "
                    "parallelism the activations; pick the strategy that moves less: 'model' when the weights "
                    f"outweigh the batch's activations. You returned {got!r}")
+
+
+@exercise_check("What a restart needs: the training state to commit")
+def check_training_state(training_state, resume):
+    """09: training_state(model, optimizer, steps_done) -> the dict `resume(state, model, optimizer)` reads back.
+
+    The check trains a small model with SGD and momentum for 6 steps without a break, and again with a restart
+    after step 3: the state saved (through torch.save and torch.load, as a commit does) and resumed into a fresh
+    model and optimizer. Both runs must end with the same weights."""
+    import io
+
+    import torch
+    from torch import nn
+
+    inputs = torch.linspace(-1, 1, 24).reshape(12, 2)
+    targets = inputs.sum(1, keepdim=True) ** 2
+
+    def fresh(seed: int):
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+        return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def train(model, optimizer, steps):
+        for step in steps:
+            optimizer.zero_grad()
+            rows = slice(step % 3 * 4, step % 3 * 4 + 4)  # the batch follows from the step number
+            nn.functional.mse_loss(model(inputs[rows]), targets[rows]).backward()
+            optimizer.step()
+
+    unbroken, unbroken_optimizer = fresh(0)
+    train(unbroken, unbroken_optimizer, range(6))
+
+    first, first_optimizer = fresh(0)
+    train(first, first_optimizer, range(3))
+    state = training_state(first, first_optimizer, 3)
+    if not isinstance(state, dict):
+        raise Hint(f"return a dict (what torch.save writes and resume() reads), not {type(state).__name__}")
+    missing = [key for key in ("model", "optimizer", "steps_done") if key not in state]
+    if missing:
+        raise Hint(f"the dict has no {', '.join(repr(key) for key in missing)}: resume() reads state['model'], "
+                   "state['optimizer'] and state['steps_done']")
+    if isinstance(state["model"], nn.Module) or isinstance(state["optimizer"], torch.optim.Optimizer):
+        raise Hint("save model.state_dict() and optimizer.state_dict(): the tensors and numbers, not the objects "
+                   "(a pickled object needs its class, unchanged, to load, and load_state_dict() takes a dict)")
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # what a commit writes, read back as the restarted worker reads it
+    buffer.seek(0)
+    committed = torch.load(buffer)
+    second, second_optimizer = fresh(1)  # another process: its own, different initial weights
+    steps_done = resume(committed, second, second_optimizer)
+    if steps_done != 3:
+        raise Hint(f"after 3 steps the state says steps_done={steps_done!r}: the restart would "
+                   + ("repeat a step" if steps_done == 2 else "skip a step" if steps_done == 4 else "start elsewhere")
+                   + "; save the number of steps done (steps_done): the restart goes on with the step after them")
+    if not committed["optimizer"].get("state"):
+        raise Hint("the optimizer's state is empty: save optimizer.state_dict() after the steps, it holds the "
+                   "momentum buffers")
+    train(second, second_optimizer, range(3, 6))
+    difference = max((a - b).abs().max().item() for a, b in zip(unbroken.parameters(), second.parameters()))
+    if difference > 1e-6:
+        raise Hint(f"after the restart the weights differ from the unbroken run's by {difference:.2g}: save the "
+                   "optimizer's state_dict() too (SGD's momentum is state beyond the weights), taken after the step")
+
+
+@exercise_check("torchrun's elastic flags for a job that may lose nodes")
+def check_elastic_flags(elastic_flags):
+    """09: elastic_flags(nodes, may_lose, failures) -> ["--nnodes=MIN:MAX", "--max-restarts=N"] for a job started
+    on `nodes` nodes that must go on after losing up to `may_lose` of them, through up to `failures` failures."""
+    cases = ((2, 1, 1), (8, 3, 5), (4, 0, 2), (16, 4, 4))
+    for nodes, may_lose, failures in cases:
+        flags = elastic_flags(nodes, may_lose, failures)
+        if not isinstance(flags, (list, tuple)) or not all(isinstance(flag, str) for flag in flags):
+            raise Hint(f"return a list of two strings, e.g. ['--nnodes=1:2', '--max-restarts=1'], not {flags!r}")
+        given = dict(flag.split("=", 1) for flag in flags if "=" in flag)
+        nnodes, restarts = given.get("--nnodes"), given.get("--max-restarts")
+        if nnodes is None or restarts is None:
+            raise Hint(f"give both --nnodes=MIN:MAX and --max-restarts=N (written with '='), you returned {flags!r}")
+        least, most = nodes - may_lose, nodes
+        if nnodes == f"{most}:{least}" and least != most:
+            raise Hint(f"--nnodes is MIN:MAX, the smallest number first: {least}:{most} for {nodes} nodes that may "
+                       f"lose {may_lose}")
+        if nnodes not in (f"{least}:{most}", *([str(most)] if least == most else [])):
+            raise Hint(f"{nodes} nodes that may lose {may_lose} of them: the job starts with at most {most} and must "
+                       f"go on with as few as {least}, so --nnodes={least}:{most}; you wrote --nnodes={nnodes}")
+        if restarts == str(may_lose) and may_lose != failures:
+            raise Hint("--max-restarts counts failures (each one makes every surviving agent restart its workers "
+                       "once), not nodes: give the number of failures to ride out")
+        if restarts != str(failures):
+            raise Hint(f"to ride out {failures} failure(s) every agent needs {failures} restart(s): "
+                       f"--max-restarts={failures}; you wrote --max-restarts={restarts}")

@@ -50,3 +50,23 @@ def plot_scaling(ranks: Sequence[int], seconds: Sequence[float], weak: bool = Fa
     ax.set_title(title or ("weak scaling" if weak else "strong scaling"), fontsize=10)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_world_size(timelines: dict, ax=None, title: str = "world size over time"):
+    """Elastic jobs' world size against time, one step line per job: `timelines` maps a label to the job's
+    [(seconds, world size from then on), ...] (clusterkit.jobs.elastic.ElasticResult.timeline()); a drop to 0 is
+    a failure, the climb after it the rendezvous that restarted the survivors."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.0))
+    for label, points in timelines.items():
+        times, sizes = zip(*[(0.0, 0), *points])
+        ax.step(times, sizes, where="post", label=label)
+    largest = max(size for points in timelines.values() for _, size in points)
+    ax.set_yticks(range(largest + 1))
+    ax.set_xlabel("seconds since the job's first log line")
+    ax.set_ylabel("world size")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax

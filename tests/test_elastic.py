@@ -1,0 +1,255 @@
+"""Elastic training (module 04, notebook 09): real torchrun agents and workers on this machine, real SIGKILLs and
+SIGSTOPs, the final weights compared with one process's; the job's log read back; each failure ending with its
+reason and nothing left running, the stop button included; the exercise's check and its hints."""
+import time
+
+import pytest
+import torch
+
+from jupyter_client import KernelManager
+
+from clusterkit.course import KERNEL_NAME
+from clusterkit.exercises.torch_ccl import check_elastic_flags, check_training_state
+from clusterkit.jobs.elastic import (RENDEZVOUS_CONF, ElasticJobFailed, ElasticResult, explain, freeze_worker,
+                                     kill_node, kill_worker, still_running, torchrun_command, torchrun_nodes)
+from clusterkit.jobs.failure_injector import NEVER_INJECTED
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.notebook.scripts import load_script
+from conftest import GONE_WITHIN, fails_with
+
+FOLDER = REPO_ROOT / "solutions" / "04_torch_ccl"
+SCRIPT = FOLDER / "elastic_train.py"
+TOLERANCE = 1e-5  # the notebook's: float32 sums in another order
+elastic = load_script(SCRIPT)
+
+
+def final_weights(folder):
+    return torch.load(folder / elastic.STATE_FILE)["model"]
+
+
+def largest_difference(a, b) -> float:
+    return max((a[name] - b[name]).abs().max().item() for name in b)
+
+
+def attempts(result) -> list[str]:
+    return [line for line in result.node_lines() if line.startswith("attempt ")]
+
+
+# ------------------------------------------------------------------------------------------ fast: no process
+
+def test_each_step_trains_on_the_same_samples_whatever_the_world_size():
+    for step in (0, 7, 59):
+        alone = set(elastic.batch_of_step(step, 0, 1).tolist())
+        for world in (2, 4, 8):
+            shares = [elastic.batch_of_step(step, rank, world) for rank in range(world)]
+            assert {len(share) for share in shares} == {32 // world}
+            assert set(torch.cat(shares).tolist()) == alone
+    assert set(elastic.batch_of_step(1, 0, 1).tolist()) != set(elastic.batch_of_step(0, 0, 1).tolist())
+    with pytest.raises(ValueError, match="does not split evenly over 3 ranks"):
+        elastic.batch_of_step(0, 0, 3)
+
+
+def test_check_training_state_passes_the_solution_and_names_each_mistake():
+    check_training_state(elastic.training_state, elastic.resume)
+    wrong = {
+        "no 'optimizer'": lambda model, optimizer, steps: {"model": model.state_dict(), "steps_done": steps},
+        "not the objects": lambda model, optimizer, steps: {"model": model, "optimizer": optimizer,
+                                                           "steps_done": steps},
+        "skip a step": lambda model, optimizer, steps: {"model": model.state_dict(),
+                                                        "optimizer": optimizer.state_dict(), "steps_done": steps + 1},
+        "repeat a step": lambda model, optimizer, steps: {"model": model.state_dict(),
+                                                          "optimizer": optimizer.state_dict(), "steps_done": steps - 1},
+        "momentum buffers": lambda model, optimizer, steps: {
+            "model": model.state_dict(), "steps_done": steps,
+            "optimizer": torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9).state_dict()},
+        "return a dict": lambda model, optimizer, steps: [model.state_dict(), optimizer.state_dict(), steps],
+    }
+    for hint, training_state in wrong.items():
+        fails_with(check_training_state, training_state, elastic.resume, hint=hint)
+
+
+def test_check_elastic_flags_passes_the_solution_and_names_each_mistake():
+    check_elastic_flags(lambda nodes, may_lose, failures: [f"--nnodes={nodes - may_lose}:{nodes}",
+                                                           f"--max-restarts={failures}"])
+    wrong = {
+        "the smallest number first": lambda n, lose, fail: [f"--nnodes={n}:{n - lose}", f"--max-restarts={fail}"],
+        "counts failures": lambda n, lose, fail: [f"--nnodes={n - lose}:{n}", f"--max-restarts={lose}"],
+        "go on with as few as 5": lambda n, lose, fail: [f"--nnodes=1:{n}", f"--max-restarts={fail}"],
+        "give both": lambda n, lose, fail: [f"--nnodes={n - lose}:{n}"],
+        "a list of two strings": lambda n, lose, fail: f"--nnodes={n - lose}:{n}",
+    }
+    for hint, elastic_flags in wrong.items():
+        fails_with(check_elastic_flags, elastic_flags, hint=hint)
+
+
+def test_the_torchrun_command_line_says_what_the_lesson_says(tmp_path):
+    command = torchrun_command(SCRIPT, "--steps", 5, nnodes="1:2", nproc_per_node=1, max_restarts=1,
+                               endpoint="127.0.0.1:29400", run_id="job", rdzv_conf={**RENDEZVOUS_CONF, "is_host": 1},
+                               log_dir=tmp_path)
+    assert command[1:3] == ["-m", "torch.distributed.run"]
+    for flag in ("--nnodes=1:2", "--max-restarts=1", "--rdzv-backend=c10d", "--rdzv-endpoint=127.0.0.1:29400",
+                 "--local-addr=127.0.0.1"):
+        assert flag in command
+    conf = next(part for part in command if part.startswith("--rdzv-conf="))
+    assert "is_host=1" in conf and "keep_alive_max_attempt=2" in conf
+    assert command[-3:] == [str(SCRIPT), "--steps", "5"]
+
+
+# a real log's lines (node1 of a two-node run whose node2 was killed after step 10), cut to what the parser reads
+RECORDED = """\
+[node1] I1204 18:54:08.900000 13584 torch/distributed/elastic/agent/server/api.py:553] [default] Rendezvous complete \
+for workers. Result:
+[node1] I1204 18:54:08.900000 13584 torch/distributed/elastic/agent/server/api.py:553]   restart_count=0
+[node1] I1204 18:54:08.900000 13584 torch/distributed/elastic/agent/server/api.py:553]   global_world_sizes=[2]
+[node2] I1204 18:54:08.900000 13586 torch/distributed/elastic/agent/server/api.py:553] [default] Rendezvous complete \
+for workers. Result:
+[node2] I1204 18:54:08.900000 13586 torch/distributed/elastic/agent/server/api.py:553]   restart_count=0
+[node2] I1204 18:54:08.900000 13586 torch/distributed/elastic/agent/server/api.py:553]   global_world_sizes=[2]
+[node1] committed step=10 world_size=2 loss=0.231441
+[failure] at 18:54:12.942584: SIGKILL to node2's agent and its workers (pids 13586, 13654) after the line 'committed \
+step=10 world_size=2 loss=0.231441'
+[node1] I1204 18:54:13.946000 13584 torch/distributed/elastic/agent/server/api.py:942] [default] Worker group FAILED. \
+1/1 attempts left; will restart worker group
+[node1] I1204 18:54:17.233000 13584 torch/distributed/elastic/agent/server/api.py:553] [default] Rendezvous complete \
+for workers. Result:
+[node1] I1204 18:54:17.233000 13584 torch/distributed/elastic/agent/server/api.py:553]   restart_count=1
+[node1] I1204 18:54:17.233000 13584 torch/distributed/elastic/agent/server/api.py:553]   global_world_sizes=[1]
+[node1] committed step=11 world_size=1 loss=0.237809
+[node1] full_data_loss=0.085201
+"""
+
+
+def test_a_failure_that_never_came_is_said_not_hidden():
+    plan = {"nodes": [{"name": "node1", "command": ["torchrun"]}],
+            "failure": kill_node("node2", after=r"committed step=10\b").__dict__}
+    message = explain(ElasticResult({"node1": ["torchrun"]}, RECORDED, NEVER_INJECTED, 10.0), plan)
+    assert message.startswith("The failure was never injected: no line of the job matched 'committed step=10\\\\b'")
+
+
+def test_the_log_gives_rounds_restarts_world_sizes_and_the_timeline():
+    result = ElasticResult({"node1": ["torchrun"]}, RECORDED, 0, 10.0)
+    assert result.restarts == {"node1": 1}
+    assert result.world_sizes() == [2, 1]  # node1 and node2 logged the first rendezvous: one round
+    assert [(r.node, r.restart, r.world_size) for r in result.rounds] == [("node1", 0, 2), ("node2", 0, 2),
+                                                                          ("node1", 1, 1)]
+    assert result.timeline() == [(0.0, 2), (pytest.approx(4.042584), 0), (pytest.approx(8.333), 1),
+                                 (pytest.approx(8.333), 0)]
+    assert result.committed_steps() == [10, 11] and result.value("full_data_loss") == 0.085201
+
+
+# ------------------------------------------------------------------------------------------ real jobs
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The one-process run's final weights."""
+    folder = tmp_path_factory.mktemp("reference")
+    torchrun_nodes(SCRIPT, "--state-dir", folder, nodes=1, show_commands=False)
+    return final_weights(folder)
+
+
+@pytest.mark.mpi
+def test_a_node_lost_mid_training_ends_with_one_process_weights(reference, tmp_path):
+    result = torchrun_nodes(SCRIPT, "--state-dir", tmp_path, nodes=2, min_nodes=1, max_restarts=1,
+                            failure=kill_node("node2", after=r"committed step=10\b"), show_commands=False)
+    assert result.injected and "SIGKILL to node2's agent and its workers" in result.injected[0][1]
+    assert result.restarts == {"node1": 1} and result.world_sizes()[-2:] == [2, 1]
+    resumed_after = int(attempts(result)[-1].rsplit(" ", 1)[1])
+    assert 10 <= resumed_after < 60, attempts(result)
+    assert largest_difference(final_weights(tmp_path), reference) <= TOLERANCE
+    assert not still_running(str(tmp_path))
+
+
+@pytest.mark.mpi
+def test_a_kill_before_the_first_commit_starts_again_at_step_zero(reference, tmp_path):
+    # node2 is killed as its agent starts its worker, before any rank has trained: node1's worker waits for rank 1
+    # until the collective time-out, fails, and the restart finds no committed state
+    before_training = kill_node("node2", after=r"\[default\] Starting worker group", printed_by=("node2",))
+    result = torchrun_nodes(SCRIPT, "--state-dir", tmp_path, "--collective-timeout", 5, nodes=2, min_nodes=1,
+                            max_restarts=1, failure=before_training, show_commands=False)
+    assert not [line for line in result.output.split("[failure]")[0].splitlines() if "committed step=" in line]
+    assert attempts(result)[-1] == "attempt 1: world size 1, no committed state, starting at step 0"
+    assert any("the rendezvous at" in line and "timed out after 5 s" in line for line in result.node_lines())
+    assert largest_difference(final_weights(tmp_path), reference) <= TOLERANCE
+    assert not still_running(str(tmp_path))
+
+
+@pytest.mark.mpi
+def test_a_data_order_that_depends_on_the_past_makes_the_comparison_fail(reference, tmp_path):
+    # the same script, but the batches drawn from one generator per process, which a restart starts anew
+    source = SCRIPT.read_text()
+    per_step = "torch.randperm(SAMPLES, generator=torch.Generator().manual_seed(step))"
+    assert per_step in source
+    script = tmp_path / "elastic_train_shared_generator.py"
+    shared = source.replace(per_step, "torch.randperm(SAMPLES, generator=PROCESS_GENERATOR)")
+    script.write_text(shared.replace('STATE_FILE = "state.pt"\n',
+                                     'STATE_FILE = "state.pt"\nPROCESS_GENERATOR = torch.Generator().manual_seed(0)\n'))
+    (tmp_path / "state").mkdir()
+    torchrun_nodes(script, "--state-dir", tmp_path / "state", nodes=2, min_nodes=1, max_restarts=1,
+                   failure=kill_node("node2", after=r"committed step=10\b"), show_commands=False)
+    assert largest_difference(final_weights(tmp_path / "state"), reference) > 100 * TOLERANCE
+
+
+@pytest.mark.mpi
+def test_more_failures_than_max_restarts_end_the_job_with_the_reason(tmp_path):
+    with pytest.raises(ElasticJobFailed) as failed:
+        torchrun_nodes(SCRIPT, "--state-dir", tmp_path, nodes=1, nproc_per_node=2, max_restarts=0,
+                       failure=kill_worker("node1", after=r"committed step=10\b", local_rank=1), show_commands=False)
+    message = str(failed.value)
+    assert "torchrun on node1 gave up" in message and "--max-restarts=0 allows 0 restart(s)" in message
+    assert "exited with status -9 (killed by SIGKILL)" in message
+    assert "The last committed state is that of step" in message and "resumes from it" in message
+    assert not still_running(str(tmp_path))
+
+
+@pytest.mark.mpi
+def test_a_hung_worker_is_ended_by_the_watchdog_with_the_reason(tmp_path):
+    with pytest.raises(ElasticJobFailed) as failed:
+        torchrun_nodes(SCRIPT, "--state-dir", tmp_path, "--step-deadline", 1, nodes=1, nproc_per_node=2,
+                       max_restarts=1, watchdog=True, show_commands=False,
+                       failure=freeze_worker("node1", after=r"committed step=10\b", local_rank=1))
+    message = str(failed.value)
+    assert "SIGSTOP to node1's worker of local rank 1" in message
+    assert "node1's watchdog found worker pid" in message and "['train step']" in message
+    assert not still_running(str(tmp_path)), "the frozen worker was left behind"
+
+
+@pytest.mark.notebook
+@pytest.mark.mpi
+def test_the_stop_button_ends_the_injector_every_agent_and_every_worker(tmp_path):
+    launch = ("from clusterkit.jobs.elastic import torchrun_nodes\n"
+              f"torchrun_nodes({str(SCRIPT)!r}, '--state-dir', {str(tmp_path)!r}, '--steps', 10 ** 7, nodes=2, "
+              "min_nodes=1, echo=True, show_commands=False, timeout=300)")
+    manager = KernelManager(kernel_name=KERNEL_NAME)
+    manager.start_kernel(cwd=str(tmp_path))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        client.execute(launch)
+        seen = read_until(client, "committed step=", 90)
+        job = still_running(str(tmp_path))  # the agents and workers name the state folder
+        injector = still_running("clusterkit.jobs.failure_injector")
+        assert "committed step=" in seen and len(job) == 4 and injector, (job, injector, seen[-2000:])
+        manager.interrupt_kernel()
+        said = read_until(client, "Interrupted: the whole job was stopped", 15)
+        deadline = time.monotonic() + GONE_WITHIN
+        while still_running(str(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = still_running(str(tmp_path)) + [pid for pid in injector if pid in still_running("failure_injector")]
+        assert not left, f"left running: {left}"
+        assert "Interrupted: the whole job was stopped" in said
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def read_until(client, text: str, seconds: float) -> str:
+    """What the cell printed until `text` appeared (or the time ran out)."""
+    seen, deadline = "", time.monotonic() + seconds
+    while text not in seen and time.monotonic() < deadline:
+        try:
+            content = client.get_iopub_msg(timeout=1)["content"]
+        except Exception:  # queue.Empty: nothing this second
+            continue
+        seen += content.get("text", "") + "".join(content.get("traceback", []))
+    return seen
