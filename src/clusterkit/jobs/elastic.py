@@ -19,14 +19,13 @@ import json
 import re
 import signal
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusterkit.jobs.failure_injector import NEVER_INJECTED
 from clusterkit.jobs.process import tail
 from clusterkit.jobs.runner import MpiJobFailed, display_command, run_job
-from clusterkit.machine.environment import mpi_environment
+from clusterkit.machine.environment import mpi_environment, runs_dir
 from clusterkit.rank.torch_dist import LOOPBACK, free_port
 
 NODE_VARIABLE = "CLUSTERKIT_NODE"
@@ -238,24 +237,24 @@ def torchrun_nodes(script, *args, nodes: int = 2, min_nodes: int | None = None, 
     check              raise ElasticJobFailed, saying why, when the training did not finish."""
     min_nodes = nodes if min_nodes is None else min_nodes
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="elastic-") as scratch:
-        plan = {"nodes": [], "failure": failure and failure.__dict__}
-        for index in range(1, nodes + 1):
-            name = f"node{index}"
-            command = torchrun_command(
-                script, *args, nnodes=f"{min_nodes}:{nodes}" if min_nodes != nodes else str(nodes),
-                nproc_per_node=nproc_per_node, max_restarts=max_restarts, endpoint=f"{LOOPBACK}:{port}",
-                run_id=f"elastic-{port}", rdzv_conf={**RENDEZVOUS_CONF, "is_host": int(index == 1)},
-                log_dir=Path(scratch) / f"logs-{name}")
-            node_env = {NODE_VARIABLE: name, "LOGLEVEL": "INFO", "GLOO_SOCKET_IFNAME": "lo"}
-            if watchdog:
-                node_env |= {"TORCHELASTIC_ENABLE_FILE_TIMER": "1",
-                             "TORCHELASTIC_TIMER_FILE": str(Path(scratch) / f"watchdog-{name}")}
-            plan["nodes"].append({"name": name, "command": command, "env": node_env})
-        if show_commands:
-            for node in plan["nodes"]:
-                print(f"{node['name']}$ {shown(node['command'])}", flush=True)
-        return run_plan(plan, Path(scratch), env, timeout, cwd, echo, check)
+    scratch = job_folder()
+    plan = {"nodes": [], "failure": failure and failure.__dict__}
+    for index in range(1, nodes + 1):
+        name = f"node{index}"
+        command = torchrun_command(
+            script, *args, nnodes=f"{min_nodes}:{nodes}" if min_nodes != nodes else str(nodes),
+            nproc_per_node=nproc_per_node, max_restarts=max_restarts, endpoint=f"{LOOPBACK}:{port}",
+            run_id=f"elastic-{port}", rdzv_conf={**RENDEZVOUS_CONF, "is_host": int(index == 1)},
+            log_dir=scratch / f"logs-{name}")
+        node_env = {NODE_VARIABLE: name, "LOGLEVEL": "INFO", "GLOO_SOCKET_IFNAME": "lo"}
+        if watchdog:
+            node_env |= {"TORCHELASTIC_ENABLE_FILE_TIMER": "1",
+                         "TORCHELASTIC_TIMER_FILE": str(scratch / f"watchdog-{name}")}
+        plan["nodes"].append({"name": name, "command": command, "env": node_env})
+    if show_commands:
+        for node in plan["nodes"]:
+            print(f"{node['name']}$ {shown(node['command'])}", flush=True)
+    return run_plan(plan, scratch, env, timeout, cwd, echo, check)
 
 
 def horovodrun_elastic(script, *args, np: int = 2, min_np: int = 1, max_np: int = 2,
@@ -273,8 +272,13 @@ def horovodrun_elastic(script, *args, np: int = 2, min_np: int = 1, max_np: int 
     if show_command:
         print(f"$ {display_command(command)}", flush=True)
     plan = {"nodes": [{"name": "horovodrun", "command": command, "env": {}}], "failure": failure and failure.__dict__}
-    with tempfile.TemporaryDirectory(prefix="elastic-") as scratch:
-        return run_plan(plan, Path(scratch), env, timeout, cwd, echo, check)
+    return run_plan(plan, job_folder(), env, timeout, cwd, echo, check)
+
+
+def job_folder() -> Path:
+    """Where a job keeps its plan, its agents' logs and watchdog files: runs/elastic-job/ beside the notebook,
+    emptied at each job (a learner can read the agents' logs after it; no path of the machine's /tmp is shown)."""
+    return runs_dir("elastic-job", fresh=True)
 
 
 def run_plan(plan: dict, scratch: Path, env, timeout: float, cwd, echo: bool, check: bool) -> ElasticResult:
