@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -106,8 +107,9 @@ def practice_cluster(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def course_kernel(cwd):
-    """A client of a real kernel of the course (the one notebooks use), started in `cwd`."""
+def kernel_and_client(cwd):
+    """A real kernel of the course (the one notebooks use), started in `cwd`: (its manager, to interrupt, restart
+    or kill it; a client). Shut down afterwards unless a test killed it."""
     from jupyter_client import KernelManager
 
     from clusterkit.course import KERNEL_NAME
@@ -118,10 +120,30 @@ def course_kernel(cwd):
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        yield client
+        yield manager, client
     finally:
         client.stop_channels()
-        manager.shutdown_kernel(now=True)
+        if manager.is_alive():
+            manager.shutdown_kernel(now=True)
+
+
+@contextlib.contextmanager
+def course_kernel(cwd):
+    """A client of a real kernel of the course, started in `cwd`."""
+    with kernel_and_client(cwd) as (_manager, client):
+        yield client
+
+
+def read_until(client, text: str, seconds: float) -> str:
+    """Everything the running cell printed until `text` appeared (or the time ran out)."""
+    seen, deadline = "", time.monotonic() + seconds
+    while text not in seen and time.monotonic() < deadline:
+        try:
+            content = client.get_iopub_msg(timeout=1)["content"]
+        except Exception:  # queue.Empty: nothing this second
+            continue
+        seen += content.get("text", "") + "".join(content.get("traceback", []))
+    return seen
 
 
 # -- helpers of more than one test file --------------------------------------------------------------------

@@ -6,16 +6,14 @@ import time
 import pytest
 import torch
 
-from jupyter_client import KernelManager
 
-from clusterkit.course import KERNEL_NAME
 from clusterkit.exercises.torch_ccl import check_elastic_flags, check_training_state
 from clusterkit.jobs.elastic import (RENDEZVOUS_CONF, ElasticJobFailed, ElasticResult, explain, freeze_worker,
                                      kill_node, kill_worker, still_running, torchrun_command, torchrun_nodes)
 from clusterkit.jobs.failure_injector import NEVER_INJECTED
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.notebook.scripts import load_script
-from conftest import GONE_WITHIN, fails_with
+from conftest import GONE_WITHIN, fails_with, kernel_and_client, read_until
 
 FOLDER = REPO_ROOT / "solutions" / "04_torch_ccl"
 SCRIPT = FOLDER / "elastic_train.py"
@@ -219,12 +217,7 @@ def test_the_stop_button_ends_the_injector_every_agent_and_every_worker(tmp_path
     launch = ("from clusterkit.jobs.elastic import torchrun_nodes\n"
               f"torchrun_nodes({str(SCRIPT)!r}, '--state-dir', {str(tmp_path)!r}, '--steps', 10 ** 7, nodes=2, "
               "min_nodes=1, echo=True, show_commands=False, timeout=300)")
-    manager = KernelManager(kernel_name=KERNEL_NAME)
-    manager.start_kernel(cwd=str(tmp_path))
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
+    with kernel_and_client(tmp_path) as (manager, client):
         client.execute(launch)
         seen = read_until(client, "committed step=", 90)
         injector = still_running("clusterkit.jobs.failure_injector")
@@ -239,18 +232,3 @@ def test_the_stop_button_ends_the_injector_every_agent_and_every_worker(tmp_path
         left = still_running(str(tmp_path)) + [pid for pid in injector if pid in still_running("failure_injector")]
         assert not left, f"left running: {left}"
         assert "Interrupted: the whole job was stopped" in said
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-
-
-def read_until(client, text: str, seconds: float) -> str:
-    """What the cell printed until `text` appeared (or the time ran out)."""
-    seen, deadline = "", time.monotonic() + seconds
-    while text not in seen and time.monotonic() < deadline:
-        try:
-            content = client.get_iopub_msg(timeout=1)["content"]
-        except Exception:  # queue.Empty: nothing this second
-            continue
-        seen += content.get("text", "") + "".join(content.get("traceback", []))
-    return seen

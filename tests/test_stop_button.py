@@ -5,11 +5,10 @@ import time
 from pathlib import Path
 
 import pytest
-from jupyter_client import KernelManager
 
-from clusterkit.course import KERNEL_NAME
 from clusterkit.jobs.reaper import session_members
-from conftest import GONE_WITHIN, LONG_JOB, command_line, process_session, process_state
+from conftest import (GONE_WITHIN, LONG_JOB, command_line, kernel_and_client, process_session, process_state,
+                      read_until)
 
 pytestmark = [pytest.mark.notebook, pytest.mark.mpi]
 
@@ -42,34 +41,14 @@ def running_job(request, tmp_path):
     text, launch = LAUNCHES[request.param]
     script = tmp_path / "long_job.py"
     script.write_text(text)
-    manager = KernelManager(kernel_name=KERNEL_NAME)
-    manager.start_kernel(cwd=str(tmp_path))
-    client = manager.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    client.execute("import clusterkit as ck\n" + launch.format(script=str(script)))
-    output = read_until(client, "ranks running", 90)
-    assert "ranks running" in output, output
-    sessions = job_sessions(str(script))
-    pids = {pid for session in sessions for pid in session_members(session)}
-    assert len(pids) >= 4, f"expected the launcher, its helpers and 2 ranks, found {pids}"
-    yield manager, client, pids
-    client.stop_channels()
-    if manager.is_alive():
-        manager.shutdown_kernel(now=True)
-
-
-def read_until(client, text: str, seconds: float) -> str:
-    """Everything the cell printed until `text` appeared (or the time ran out)."""
-    seen, deadline = "", time.monotonic() + seconds
-    while text not in seen and time.monotonic() < deadline:
-        try:
-            message = client.get_iopub_msg(timeout=1)
-        except Exception:  # queue.Empty
-            continue
-        content = message["content"]
-        seen += content.get("text", "") + "".join(content.get("traceback", []))
-    return seen
+    with kernel_and_client(tmp_path) as (manager, client):
+        client.execute("import clusterkit as ck\n" + launch.format(script=str(script)))
+        output = read_until(client, "ranks running", 90)
+        assert "ranks running" in output, output
+        sessions = job_sessions(str(script))
+        pids = {pid for session in sessions for pid in session_members(session)}
+        assert len(pids) >= 4, f"expected the launcher, its helpers and 2 ranks, found {pids}"
+        yield manager, client, pids
 
 
 def alive(pids: set[int]) -> set[int]:
