@@ -9,7 +9,8 @@ import torch
 
 from clusterkit.exercises.torch_ccl import check_elastic_flags, check_training_state
 from clusterkit.jobs.elastic import (RENDEZVOUS_CONF, ElasticJobFailed, ElasticResult, explain, freeze_worker,
-                                     kill_node, kill_worker, still_running, torchrun_command, torchrun_nodes)
+                                     kill_node, kill_worker, srun_log, still_running, torchrun_command,
+                                     torchrun_nodes)
 from clusterkit.jobs.failure_injector import NEVER_INJECTED
 from clusterkit.machine.environment import REPO_ROOT
 from clusterkit.notebook.scripts import load_script
@@ -45,6 +46,29 @@ def test_each_step_trains_on_the_same_samples_whatever_the_world_size():
     assert set(elastic.batch_of_step(1, 0, 1).tolist()) != set(elastic.batch_of_step(0, 0, 1).tolist())
     with pytest.raises(ValueError, match="does not split evenly over 3 ranks"):
         elastic.batch_of_step(0, 0, 3)
+
+
+def test_srun_labels_become_node_names_and_the_log_reads_the_same():
+    output = ("rendezvous on node1:29401\n"
+              "0: I1206 10:00:01.000000 11 api.py:1] Rendezvous complete for workers\n"
+              "1: I1206 10:00:01.100000 12 api.py:1] Rendezvous complete for workers\n"
+              " 0: attempt 0: world size 2, no committed state, starting at step 0\n")
+    named = srun_log(output, ["node1", "node2"])
+    assert named.splitlines()[0] == "rendezvous on node1:29401"
+    assert named.splitlines()[2].startswith("[node2] I1206 10:00:01.100000")
+    assert ElasticResult({}, named, 0, 1.0).node_lines("node1")[-1] == "attempt 0: world size 2, no committed state, " \
+                                                                       "starting at step 0"
+
+
+def test_verify_finished_tells_a_finished_training_from_an_unfinished_one(tmp_path, capsys):
+    state_file = tmp_path / elastic.STATE_FILE
+    assert elastic.verify_finished(state_file, 60) == 1
+    assert "has 0 of 60 steps" in capsys.readouterr().out
+    torch.save({"steps_done": 42}, state_file)
+    assert elastic.verify_finished(state_file, 60) == 1
+    assert "resume after step 42" in capsys.readouterr().out
+    assert elastic.verify_finished(state_file, 42) == 0
+    assert "training finished: 42 of 42 steps" in capsys.readouterr().out
 
 
 def test_check_training_state_passes_the_solution_and_names_each_mistake():

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import clusterkit as ck
 from clusterkit.clusters import practice as pc
 from clusterkit.clusters import slurm
+from clusterkit.jobs.elastic import ElasticResult, srun_log
 from clusterkit.machine.environment import REPO_ROOT
 
 from conftest import command_line, host_snapshot, process_state, snapshot_difference
@@ -312,6 +314,40 @@ def test_the_helpers_time_out_cancels_the_job(cluster, clients, job_env, tmp_pat
     job = submit("fault_drill.sbatch", "hang", clients=clients, job_env=job_env, tmp_path=tmp_path)
     with pytest.raises(slurm.SlurmTimeout, match=f"job {job.job_id} did not finish within 8 s, so it was cancelled"):
         job.follow(timeout=8, echo=False)
+    assert job.info().state == "CANCELLED"
+    assert no_job_processes_left(cluster, job.job_id) == {"node1": [], "node2": []}
+
+
+def test_an_elastic_job_allowed_no_restart_fails_with_the_reason_and_leaves_nothing(cluster, clients, job_env,
+                                                                                    tmp_path):
+    """The notebook shows the job surviving node2's lost agent; with MAX_RESTARTS=0 the survivor must give up,
+    the job must end FAILED saying the training did not finish, and the committed steps must be kept."""
+    job = submit("elastic_train.sbatch", "--steps", 100, clients=clients, job_env={**job_env, "MAX_RESTARTS": 0},
+                 tmp_path=tmp_path)
+    job.wait_for_line(r"committed step=5\b", timeout=180, echo=False)
+    killed = cluster.kill("node2", "elastic_train.py")
+    assert len(killed) >= 2, "node2's agent and its worker"
+    with pytest.raises(slurm.SlurmJobFailed) as failure:
+        job.follow(timeout=180, echo=False)
+    result = failure.value.result
+    steps_done = torch.load(Path(job_env["RUN_DIR"]) / "state.pt")["steps_done"]
+    assert 5 <= steps_done < 100
+    assert result.state == "FAILED" and (f"first error in the output: ElasticTrainingIncompleteError: the committed "
+                                         f"state has {steps_done} of 100 steps") in str(failure.value)
+    assert f"to resume after step {steps_done}" in str(failure.value)
+    log = ElasticResult({"srun": result.command}, srun_log(result.output, ["node1", "node2"]), result.returncode,
+                        result.seconds)
+    assert log.world_sizes() == [2] and "--max-restarts=0" in result.output
+    assert any("ChildFailedError" in line for line in log.node_lines("node1")), "node1's agent did not give up"
+    assert no_job_processes_left(cluster, job.job_id) == {"node1": [], "node2": []}
+
+
+def test_waiting_for_a_line_that_never_comes_cancels_the_job(cluster, clients, job_env, tmp_path):
+    job = submit("fault_drill.sbatch", "hang", clients=clients, job_env=job_env, tmp_path=tmp_path)
+    assert "ready on" in job.wait_for_line(r"ready on", timeout=60, echo=False)
+    with pytest.raises(slurm.SlurmTimeout, match=f"job {job.job_id} printed no line matching 'never printed' within "
+                                                 "3 s, so it was cancelled"):
+        job.wait_for_line("never printed", timeout=3, echo=False)
     assert job.info().state == "CANCELLED"
     assert no_job_processes_left(cluster, job.job_id) == {"node1": [], "node2": []}
 

@@ -16,6 +16,7 @@ the nodes that are left (a restart), at the new world size. So a worker rebuilds
 import argparse
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -104,6 +105,19 @@ def step_watchdog(deadline: float):
     return lambda: expires(after=deadline, scope="train step")
 
 
+def verify_finished(state_file: Path, steps: int) -> int:
+    """Whether the training finished: a job whose nodes came and went succeeded when its committed state has every
+    step, whatever the launchers' exit statuses say."""
+    done = torch.load(state_file)["steps_done"] if state_file.exists() else 0
+    if done >= steps:
+        print(f"training finished: {done} of {steps} steps committed in {state_file}", flush=True)
+        return 0
+    print(f"ElasticTrainingIncompleteError: the committed state has {done} of {steps} steps ({state_file}): the job "
+          "ended before its training did. Submit it again with the same state folder to resume after step "
+          f"{done}.", flush=True)
+    return 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", required=True, help="where rank 0 commits the training state (shared)")
@@ -112,7 +126,11 @@ def main() -> None:
                         help="seconds a collective may wait for the other ranks before it raises")
     parser.add_argument("--step-deadline", type=float, default=0.0,
                         help="seconds a step may take before torchrun's watchdog kills the worker (0: no watchdog)")
+    parser.add_argument("--verify-finished", action="store_true",
+                        help="train nothing: exit 0 if the committed state has every step, else 1 (for job scripts)")
     args = parser.parse_args()
+    if args.verify_finished:
+        sys.exit(verify_finished(Path(args.state_dir) / STATE_FILE, args.steps))
 
     info = init_distributed(timeout=args.collective_timeout, say=False)
     rank, world_size = info.rank, info.world_size

@@ -17,6 +17,7 @@ Where the Slurm commands run is a parameter, `clients`:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -226,6 +227,7 @@ class SlurmJob:
     command: list[str]
     clients: object
     submitted: float = field(default_factory=time.perf_counter)
+    reader: "_OutputReader | None" = field(default=None, repr=False)  # what was read of the output so far
 
     def info(self) -> JobInfo | None:
         return job_info(self.job_id, self.clients)
@@ -245,9 +247,9 @@ class SlurmJob:
     ) -> SlurmResult:
         """Stream the job's output until it ends; raise on failure (check), time-out or interrupt."""
         deadline = time.perf_counter() + timeout
-        reader = _OutputReader(echo)
+        reader = self.reader = self.reader or _OutputReader(echo)
         started_said = False
-        try:
+        with self.cancelled_if_interrupted():
             while True:
                 info = self.info()
                 if info is None:
@@ -276,10 +278,6 @@ class SlurmJob:
                         f"resources, or pass a larger timeout=.\nLast lines:\n{tail(reader.text)}"
                     )
                 time.sleep(poll)
-        except KeyboardInterrupt:
-            self.cancel(wait=5)
-            print(f"\njob {self.job_id} was cancelled (scancel) because the cell was interrupted", flush=True)
-            raise
         result = SlurmResult(
             command=self.command,
             output=reader.text,
@@ -298,6 +296,42 @@ class SlurmJob:
         if check and info.state != "COMPLETED":
             raise _failure(result, info)
         return result
+
+    def wait_for_line(self, pattern: str, timeout: float = 120, echo: bool = True, poll: float = 0.1) -> str:
+        """Stream the job's output until a line matches the regular expression `pattern`, and return that line
+        (`follow()` then goes on from there). The job keeps running; SlurmJobFailed if it ends first, SlurmTimeout
+        (the job cancelled) if no such line comes within `timeout` s."""
+        wanted = re.compile(pattern, re.M)
+        reader = self.reader = self.reader or _OutputReader(echo)
+        deadline = time.perf_counter() + timeout
+        info, asked = None, 0.0
+        with self.cancelled_if_interrupted():
+            while True:
+                if info is None or not info.output_path or time.perf_counter() - asked > 1.0:  # scontrol once a second
+                    info, asked = self.info(), time.perf_counter()
+                if info is not None and info.output_path:
+                    reader.read(info.output_path)
+                found = wanted.search(reader.text)
+                if found:
+                    return reader.text[found.start():].split("\n", 1)[0]
+                if info is None or info.finished:
+                    raise SlurmJobFailed(f"job {self.job_id} ended ({info.state if info else 'forgotten'}) before it "
+                                         f"printed a line matching {pattern!r}.\nLast lines:\n{tail(reader.text)}")
+                if time.perf_counter() > deadline:
+                    self.cancel()
+                    raise SlurmTimeout(f"job {self.job_id} printed no line matching {pattern!r} within {timeout:g} s, "
+                                       f"so it was cancelled (scancel).\nLast lines:\n{tail(reader.text)}")
+                time.sleep(poll)
+
+    @contextlib.contextmanager
+    def cancelled_if_interrupted(self):
+        """The stop button (KeyboardInterrupt) while waiting for the job cancels it on every node, and says so."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.cancel(wait=5)
+            print(f"\njob {self.job_id} was cancelled (scancel) because the cell was interrupted", flush=True)
+            raise
 
 
 class _OutputReader:

@@ -117,6 +117,15 @@ class ElasticResult:
         return sorted(points) + [(self.log_seconds, 0)]
 
 
+SRUN_LABEL = re.compile(r"^ *(?P<task>\d+): ", re.M)
+
+
+def srun_log(output: str, nodes: list[str]) -> str:
+    """The output of agents started by `srun --label` (task i on nodes[i], one per node) as the log this module
+    reads: each line `i: text` becomes `[nodes[i]] text`; lines without a label (the batch script's) stay."""
+    return SRUN_LABEL.sub(lambda m: f"[{nodes[int(m['task'])]}] ", output)
+
+
 def clock_seconds(match: re.Match) -> float:
     return int(match["h"]) * 3600 + int(match["m"]) * 60 + float(match["s"])
 

@@ -170,6 +170,27 @@ class PracticeCluster:
         """node -> the pids of every process living in its namespace."""
         return {node.name: namespace_pids(node.namespace) for node in self.nodes}
 
+    def kill(self, node: str, *names: str, sig: int = signal.SIGKILL, settle: float = 0.5) -> list[int]:
+        """Send `sig` to every process of `node` whose command line contains one of `names` (a lost node's launcher
+        and workers, say) until none has turned up for `settle` s; returns the pids hit. The nodes share this
+        machine's process table, so `pkill` inside a node would hit the other node's processes too: this looks only
+        at the node's own namespace."""
+        hit: list[int] = []
+        quiet_until = time.monotonic() + settle
+        while time.monotonic() < quiet_until:
+            fresh = [pid for pid in namespace_pids(self.node(node).namespace)
+                     if pid not in hit and any(name in _command_line(pid) for name in names)]
+            for pid in fresh:
+                try:
+                    os.kill(pid, sig)
+                    hit.append(pid)
+                except ProcessLookupError:
+                    pass
+            if fresh:
+                quiet_until = time.monotonic() + settle
+            time.sleep(0.02)
+        return hit
+
     def node_states(self) -> dict[str, str]:
         """node -> Slurm's state of it ('idle', 'alloc', 'mix', 'down', ...), asked inside node1."""
         done = self.run_on_node(self.nodes[0].name, ["sinfo", "-h", "-N", "-o", "%N %t"], check=False, timeout=15)
@@ -228,6 +249,13 @@ class PracticeCluster:
         (self.path / "state.json").unlink(missing_ok=True)
         if not quiet:
             print(f"practice cluster {self.cluster_id} stopped")
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def start(
