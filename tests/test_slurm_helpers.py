@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,18 @@ def test_output_reader_streams_whole_lines_as_the_file_grows(tmp_path, capsys):
     reader.read(str(path), final=True)
     assert capsys.readouterr().out == "second, half done\nlast without newline\n"
     assert reader.text == "first line\nsecond, half done\nlast without newline\n"
+
+
+def test_output_reader_ignores_an_earlier_jobs_file_of_the_same_name_until_it_is_rewritten(tmp_path):
+    path = tmp_path / "quantize-1.out"
+    path.write_text("an earlier job 1's output\n")
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    reader = slurm._OutputReader(echo=False, not_before=time.time() - 1)
+    reader.read(str(path))
+    assert reader.text == ""
+    path.write_text("this job's first line\n")  # Slurm truncates the file when the job starts
+    reader.read(str(path))
+    assert reader.text == "this job's first line\n"
 
 
 def _result(output, state, exit_code="1:0"):

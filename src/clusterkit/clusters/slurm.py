@@ -228,6 +228,7 @@ class SlurmJob:
     clients: object
     submitted: float = field(default_factory=time.perf_counter)
     reader: "_OutputReader | None" = field(default=None, repr=False)  # what was read of the output so far
+    submitted_at: float = field(default_factory=time.time)  # wall clock, taken just before sbatch ran
 
     def info(self) -> JobInfo | None:
         return job_info(self.job_id, self.clients)
@@ -247,7 +248,7 @@ class SlurmJob:
     ) -> SlurmResult:
         """Stream the job's output until it ends; raise on failure (check), time-out or interrupt."""
         deadline = time.perf_counter() + timeout
-        reader = self.reader = self.reader or _OutputReader(echo)
+        reader = self.reader = self.reader or _OutputReader(echo, self.submitted_at)
         started_said = False
         with self.cancelled_if_interrupted():
             while True:
@@ -302,7 +303,7 @@ class SlurmJob:
         (`follow()` then goes on from there). The job keeps running; SlurmJobFailed if it ends first, SlurmTimeout
         (the job cancelled) if no such line comes within `timeout` s."""
         wanted = re.compile(pattern, re.M)
-        reader = self.reader = self.reader or _OutputReader(echo)
+        reader = self.reader = self.reader or _OutputReader(echo, self.submitted_at)
         deadline = time.perf_counter() + timeout
         info, asked = None, 0.0
         with self.cancelled_if_interrupted():
@@ -335,10 +336,13 @@ class SlurmJob:
 
 
 class _OutputReader:
-    """Reads an output file as it grows and echoes whole lines."""
+    """Reads an output file as it grows and echoes whole lines. A file last written before `not_before` (epoch
+    seconds) is an earlier job's, left under the same name (the practice cluster numbers its jobs from 1 again
+    each time it starts): it is ignored until Slurm truncates it for this job."""
 
-    def __init__(self, echo: bool):
+    def __init__(self, echo: bool, not_before: float = 0.0):
         self.echo, self.offset, self.pending, self.chunks = echo, 0, b"", []
+        self.not_before = not_before
 
     @property
     def text(self) -> str:
@@ -347,6 +351,8 @@ class _OutputReader:
     def read(self, path: str, final: bool = False) -> None:
         try:
             with open(path, "rb") as handle:
+                if os.fstat(handle.fileno()).st_mtime < self.not_before:
+                    return
                 handle.seek(self.offset)
                 data = handle.read()
         except FileNotFoundError:
@@ -445,6 +451,7 @@ def submit(
     command = sbatch_command(shown_script, *args, **options)
     if echo:
         print("$ " + shlex.join(c for c in command if c != "--parsable"), flush=True)
+    submitted_at = time.time()
     done = clients.run(command, timeout=60, cwd=str(cwd), env={k: str(v) for k, v in (env or {}).items()})
     if done.returncode != 0:
         raise SlurmSubmitError(
@@ -455,7 +462,7 @@ def submit(
     job_id = int(done.stdout.strip().split(";")[0])
     if echo:
         print(f"Submitted batch job {job_id}", flush=True)
-    return SlurmJob(job_id, command, clients)
+    return SlurmJob(job_id, command, clients, submitted_at=submitted_at)
 
 
 def sbatch(
