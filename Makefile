@@ -23,7 +23,8 @@ setup:
 lab: setup
 	bash tools/lab.sh $(PORT)
 
-# the room (INSTRUCTORS.md, "The room"), as root: learner accounts, then the hub for them, then who is where
+# the room (INSTRUCTORS.md, "The room"), as root: learner accounts, then the hub for them, then who is where;
+# SPAWNER=slurm makes each learner's server a Slurm job (of the practice cluster, or SLURM=site for the site's)
 SEATS    ?= 20
 HUB_PORT ?= 8000
 hub-accounts: setup
@@ -31,8 +32,9 @@ hub-accounts: setup
 
 hub: setup
 	bash tools/setup_hub.sh
+	$(if $(filter slurm,$(SPAWNER)),$(if $(filter site,$(SLURM)),,bash tools/setup_cluster.sh))
 	ROOM_SEATS=$(SEATS) ROOM_PORT=$(HUB_PORT) ROOM_LET_LEARNERS_THROUGH=$(LET_LEARNERS_THROUGH) \
-	  $(PY) -m clusterkit.room serve
+	  ROOM_SPAWNER=$(SPAWNER) ROOM_SLURM=$(SLURM) $(PY) -m clusterkit.room serve
 
 hub-status:
 	$(PY) -m clusterkit.room status

@@ -132,7 +132,7 @@ def test_folders_that_hide_the_python_from_learners_are_found(tmp_path):
 
 # -- a real room -----------------------------------------------------------------------------------------------------
 
-def _skip_without_parts() -> None:
+def skip_without_parts() -> None:
     if os.geteuid() != 0:
         pytest.skip("the room needs root (it makes local learner accounts and starts servers as them)")
     missing = [str(part) for part in (CHROMIUM, PROXY) if not part.exists()]
@@ -349,7 +349,7 @@ def learner_day(room: Room, learner: Learner, solves: bool, stops_first: bool, p
 @pytest.mark.mpi
 @pytest.mark.timeout(900)
 def test_three_learners_in_the_room_at_once(tmp_path, capsys):
-    _skip_without_parts()
+    skip_without_parts()
     started = time.monotonic()
     with open_room(tmp_path, learners=3, seats=3, settings=("--minimum-cpus", "1")) as room:
         hub_up = time.monotonic() - started
@@ -480,7 +480,7 @@ def body_text(page) -> str:
 @pytest.mark.browser
 @pytest.mark.timeout(400)
 def test_the_room_refuses_bad_logins_and_failed_spawns_leave_nothing(tmp_path, capsys):
-    _skip_without_parts()
+    skip_without_parts()
     with open_room(tmp_path, learners=3, seats=2, settings=("--idle-minutes", "0.1", "--spawn-timeout", "20")) as room:
         first, unlucky, late = room.learners
         timings = {}

@@ -5,6 +5,8 @@
     python -m clusterkit.room status       the instructor's view: who has a server where, who passed which check
 
 `seats` (the seat map and each seat's CPUs), `accounts` (local learner accounts), `hub` (the authenticator and
-the spawner JupyterHub loads), `jupyterhub_config` (the hub's configuration), `singleuser` (what a learner's
-server runs first), `view` (the instructor's view).
+the local spawner JupyterHub loads), `slurm_spawner` (the Slurm spawner: each server a batch job),
+`practice_hub` (the hub inside the practice cluster's node1, and the forwarder that reaches it),
+`jupyterhub_config` (the hub's configuration), `singleuser` (what a learner's server runs first), `view` (the
+instructor's view).
 """

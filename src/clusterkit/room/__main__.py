@@ -2,6 +2,8 @@
 
     python -m clusterkit.room accounts add 20      20 learner accounts, each with its own password (printed)
     python -m clusterkit.room serve                the hub on http://127.0.0.1:8000 (make hub; settings: --help)
+    python -m clusterkit.room serve --spawner slurm   each learner's server a Slurm job (the practice cluster's,
+                                                   or with --slurm site the Slurm of this machine)
     python -m clusterkit.room status               the instructor's view
     python -m clusterkit.room seats free NAME      give NAME's seat to the next learner who logs in
     python -m clusterkit.room accounts remove --all   after the workshop: the accounts, their files and processes
@@ -12,21 +14,26 @@ import argparse
 import os
 import secrets
 import shutil
+import socket
 import sys
 from dataclasses import fields
 
+from clusterkit.clusters import practice
+from clusterkit.clusters.practice.network import NETNS_DIR
 from clusterkit.machine.environment import ENV_BIN, ENV_PREFIX, PACKAGE_DIR, REPO_ROOT, data_dir
 from clusterkit.machine.topology import format_cpu_list, local_topology
 from clusterkit.rank.torch_dist import free_port
 from clusterkit.room import accounts
+from clusterkit.room.practice_hub import Forwarder, run_hub_in_node
 from clusterkit.room.seats import SeatMap, assign_cpus
-from clusterkit.room.settings import ACL_RECORD, PROXY, STATE_ENV, RoomSettings
+from clusterkit.room.settings import ACL_RECORD, INTERNAL, PROXY, STATE_ENV, RoomSettings
 from clusterkit.room.view import format_rows, room_rows
 
 
-def open_the_way(settings: RoomSettings) -> None:
-    """Learners run the course's Python and read the course: every folder on the way must let them through."""
-    needed = [os.path.realpath(sys.executable), sys.base_prefix, ENV_PREFIX, REPO_ROOT, data_dir()]
+def open_the_way(settings: RoomSettings, also=()) -> None:
+    """Learners run the course's Python and read the course (and `also`: the Slurm spawner's configuration and job
+    output): every folder on the way must let them through."""
+    needed = [os.path.realpath(sys.executable), sys.base_prefix, ENV_PREFIX, REPO_ROOT, data_dir(), *also]
     blocked = accounts.blocked_folders(needed, settings.group)
     if not blocked:
         return
@@ -40,7 +47,25 @@ def open_the_way(settings: RoomSettings) -> None:
             "each, which lets them pass, not list; `accounts remove --all` takes it back)")
     accounts.let_through(blocked, settings.group, settings.state / ACL_RECORD)
     print(f"note: learners of group {settings.group} may now pass through (not list) {names} (ACL --x), to reach "
-          "the course's Python; `python -m clusterkit.room accounts remove --all` takes it back")
+          "the course's Python and files; `python -m clusterkit.room accounts remove --all` takes it back")
+
+
+def prepare_state(settings: RoomSettings, reachable=()) -> None:
+    """The state folder, the hub's secrets and ports, the settings the hub's configuration reads; the header."""
+    state = settings.state
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(state, 0o700)  # the seat map, the tokens and the database are the instructor's
+    open_the_way(settings, reachable)
+    for secret in ("proxy_token", "instructor_token"):
+        if not (state / secret).exists():
+            (state / secret).write_text(secrets.token_hex(32))
+    settings.hub_port, settings.proxy_api_port = free_port(), free_port()
+    settings.save()
+    learners = accounts.members(settings.group)
+    print(f"The room: {settings.url} ({settings.seats} seat(s), {settings.spawner} spawner, servers idle for "
+          f"{settings.idle_minutes:g} min are stopped; {len(learners)} learner account(s) in group {settings.group})")
+    if not learners:
+        print(f"note: no learner accounts yet: `python -m clusterkit.room accounts add {settings.seats}` makes them")
 
 
 def serve(settings: RoomSettings) -> int:
@@ -50,31 +75,62 @@ def serve(settings: RoomSettings) -> int:
     if shutil.which("node") is None:
         raise SystemExit("Node.js is missing (the proxy, configurable-http-proxy, runs on it): install it, for "
                          "example `apt-get install nodejs npm`, then `bash tools/setup_hub.sh`")
-    state = settings.state
-    state.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(state, 0o700)  # the seat map, the tokens and the database are the instructor's
-    open_the_way(settings)
-    for secret in ("proxy_token", "instructor_token"):
-        if not (state / secret).exists():
-            (state / secret).write_text(secrets.token_hex(32))
-    settings.hub_port, settings.proxy_api_port = free_port(), free_port()
-    settings.save()
-    learners = accounts.members(settings.group)
-    node = local_topology().cpu_ids
-    plan = assign_cpus(node, settings.seats, settings.minimum_cpus)
-    print(f"The room: {settings.url} ({settings.seats} seat(s), {settings.spawner} spawner, servers idle for "
-          f"{settings.idle_minutes:g} min are stopped; {len(learners)} learner account(s) in group {settings.group})")
-    shared = sum(bool(seat.shared_with) for seat in plan)
-    seats = "; ".join(f"seat {seat.seat + 1}: CPUs {format_cpu_list(seat.cpus)}" for seat in plan[:4])
-    print(f"Seats on this node's {len(node)} CPU(s): {seats}" + (" ..." if len(plan) > 4 else "")
-          + (f" ({shared} seat(s) share CPUs: fewer than {settings.minimum_cpus} per seat)" if shared else ""))
-    if not learners:
-        print(f"note: no learner accounts yet: `python -m clusterkit.room accounts add {settings.seats}` makes them")
+    hub = [str(ENV_BIN / "jupyterhub"), "-f", str(PACKAGE_DIR / "room" / "jupyterhub_config.py")]
+    if settings.in_practice_cluster:
+        return serve_in_practice_cluster(settings, hub)
+    if settings.spawner == "slurm":  # the site's Slurm: the nodes call the hub back at this machine's name
+        settings.hub_ip, settings.hub_connect_ip = "0.0.0.0", socket.getfqdn()
+        make_job_output(settings)
+        prepare_state(settings, [settings.job_output])
+        print(f"Each learner's server is a Slurm job ({job_request(settings)}); the nodes reach the hub at "
+              f"{settings.hub_connect_ip}")
+    else:
+        prepare_state(settings)
+        node = local_topology().cpu_ids
+        plan = assign_cpus(node, settings.seats, settings.minimum_cpus)
+        shared = sum(bool(seat.shared_with) for seat in plan)
+        seats = "; ".join(f"seat {seat.seat + 1}: CPUs {format_cpu_list(seat.cpus)}" for seat in plan[:4])
+        print(f"Seats on this node's {len(node)} CPU(s): {seats}" + (" ..." if len(plan) > 4 else "")
+              + (f" ({shared} seat(s) share CPUs: fewer than {settings.minimum_cpus} per seat)" if shared else ""))
     print("Stop the room with Ctrl-C: it stops every learner's server.", flush=True)
-    os.environ[STATE_ENV] = str(state)
-    os.chdir(state)
-    os.execv(ENV_BIN / "jupyterhub", [
-        "jupyterhub", "-f", str(PACKAGE_DIR / "room" / "jupyterhub_config.py")])
+    os.environ[STATE_ENV] = str(settings.state)
+    os.chdir(settings.state)
+    os.execv(hub[0], hub)
+
+
+def job_request(settings: RoomSettings) -> str:
+    return " ".join([f"--cpus-per-task={settings.minimum_cpus}", f"--time={settings.job_minutes}",
+                     settings.slurm_options]).strip()
+
+
+def make_job_output(settings: RoomSettings) -> None:
+    """The folder of the learners' job output files: each may pass through it to their own file, none may list it."""
+    settings.job_output.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(settings.job_output, 0o711)
+
+
+def serve_in_practice_cluster(settings: RoomSettings, hub: list[str]) -> int:
+    """The hub inside node1 of the practice cluster (the one up, else one started here and stopped at the end),
+    reached through a forwarder on this machine (clusterkit.room.practice_hub)."""
+    cluster = practice.load()
+    started_here = cluster is None
+    if started_here:
+        cluster = practice.start(quiet=False)
+    try:
+        forwarder = Forwarder(settings.ip, settings.port, NETNS_DIR / cluster.nodes[0].namespace, settings.port)
+        settings.hub_ip = cluster.nodes[0].address
+        make_job_output(settings)
+        prepare_state(settings, [cluster.path, settings.job_output])
+        print(f"Each learner's server is a Slurm job ({job_request(settings)}) on the practice cluster "
+              f"({', '.join(cluster.node_names)}); the hub runs in {cluster.nodes[0].name}, forwarded to "
+              f"{settings.url}")
+        print("Stop the room with Ctrl-C: it stops every learner's server"
+              + (" and the practice cluster." if started_here else "."), flush=True)
+        return run_hub_in_node(cluster, hub, {**os.environ, STATE_ENV: str(settings.state)}, settings.state,
+                               forwarder)
+    finally:
+        if started_here:
+            cluster.down(quiet=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="serve the room (the hub, its proxy, the idle culler)")
     defaults = RoomSettings.from_env()
     for field in fields(RoomSettings):
-        if field.name not in ("hub_port", "proxy_api_port"):
+        if field.name not in INTERNAL:
             kind = ({"action": argparse.BooleanOptionalAction} if isinstance(field.default, bool)
                     else {"type": type(field.default)})
             now = getattr(defaults, field.name)
@@ -128,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             print("removed: " + (", ".join(removed) or "nobody"))
         else:
             print("\n".join(accounts.members(args.group)) or f"no learner accounts in group {args.group}")
-    except (accounts.AccountError, ValueError, OSError) as problem:
+    except (accounts.AccountError, practice.ClusterError, ValueError, OSError) as problem:
         print(f"room: {problem}", file=sys.stderr)
         return 1
     return 0

@@ -5,6 +5,8 @@
 - `LocalRoomSpawner`: a learner's server is a process on this node, run as the learner, confined to the CPUs
   of their seat (a cpuset cgroup where the node has one, and its affinity mask, which Intel MPI pins inside);
   stopping it ends every process the learner runs.
+- `SeatSpawner`: what every spawner of the room shares (the seat, the server's environment); the Slurm spawner,
+  whose servers are batch jobs, is `clusterkit.room.slurm_spawner.SlurmRoomSpawner`.
 
 The spawner first prepares the learner's workspace as the learner (a copy of the course in their home), so a
 problem there ends the spawn with a sentence in the browser instead of a server that never answers.
@@ -82,12 +84,17 @@ class SeatSpawner(LoggingConfigurable):
 
         return pwd.getpwnam(self.user.name).pw_dir
 
-    def seat_assignment(self):
-        seat = SeatMap(self.seat_map_file, self.seats).take(self.user.name)
-        node = local_topology().cpu_ids  # the hub's own CPUs, hardware threads of a core together
-        return assign_cpus(node, self.seats, self.minimum_cpus)[seat], len(node)
+    def seat(self) -> int:
+        """The learner's seat (0-based): the one they took at their first login."""
+        return SeatMap(self.seat_map_file, self.seats).take(self.user.name)
 
-    def room_env(self, env: dict, cpus, seat_line: str) -> dict:
+    def seat_assignment(self):
+        node = local_topology().cpu_ids  # the hub's own CPUs, hardware threads of a core together
+        return assign_cpus(node, self.seats, self.minimum_cpus)[self.seat()], len(node)
+
+    def room_env(self, env: dict, seat_line: str, cpus=()) -> dict:
+        """The server's environment: the course's PATH and workspace, and the seat (with its CPUs, when the hub
+        knows them: a Slurm job names its own)."""
         for name in PASSED_ON:
             if name in os.environ:
                 env[name] = os.environ[name]
@@ -96,9 +103,10 @@ class SeatSpawner(LoggingConfigurable):
             "CLUSTERKIT_WORKSPACE": str(self.workspace),
             PROGRESS_ENV: str(self.workspace / PROGRESS_NAME),
             "COURSE_ROOT": str(REPO_ROOT),
-            ROOM_CPUS_ENV: format_cpu_list(cpus),
             ROOM_SEAT_ENV: seat_line,
         })
+        if cpus:
+            env[ROOM_CPUS_ENV] = format_cpu_list(cpus)
         return env
 
 
@@ -143,7 +151,7 @@ class LocalRoomSpawner(SeatSpawner, LocalProcessSpawner):
         return preexec
 
     def get_env(self):
-        return self.room_env(super().get_env(), self.cpus, getattr(self, "seat_line", ""))
+        return self.room_env(super().get_env(), getattr(self, "seat_line", ""), self.cpus)
 
     def get_state(self):
         state = super().get_state()

@@ -12,8 +12,11 @@ c = get_config()  # noqa: F821 (JupyterHub's config loader defines it)
 room = RoomSettings.load(os.environ[STATE_ENV])
 state = room.state
 
-c.JupyterHub.ip, c.JupyterHub.port = room.ip, room.port
-c.JupyterHub.hub_ip, c.JupyterHub.hub_port = "127.0.0.1", room.hub_port
+# in the practice cluster the proxy listens on node1's own 127.0.0.1, where the forwarder brings the room's browsers
+c.JupyterHub.ip, c.JupyterHub.port = ("127.0.0.1" if room.in_practice_cluster else room.ip), room.port
+c.JupyterHub.hub_ip, c.JupyterHub.hub_port = room.hub_ip, room.hub_port
+if room.hub_connect_ip:
+    c.JupyterHub.hub_connect_ip = room.hub_connect_ip
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "cookie_secret")
 c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
@@ -32,10 +35,15 @@ c.RoomAuthenticator.room_group = room.group
 c.RoomAuthenticator.seats = room.seats
 c.RoomAuthenticator.seat_map_file = str(state / "seats.json")
 
-c.JupyterHub.spawner_class = {"local": "clusterkit.room.hub.LocalRoomSpawner"}[room.spawner]
+c.JupyterHub.spawner_class = {"local": "clusterkit.room.hub.LocalRoomSpawner",
+                              "slurm": "clusterkit.room.slurm_spawner.SlurmRoomSpawner"}[room.spawner]
 c.SeatSpawner.seats = room.seats
 c.SeatSpawner.seat_map_file = str(state / "seats.json")
 c.SeatSpawner.minimum_cpus = room.minimum_cpus
+c.SlurmRoomSpawner.req_nprocs = str(room.minimum_cpus)
+c.SlurmRoomSpawner.req_runtime = str(room.job_minutes)
+c.SlurmRoomSpawner.req_options = room.slurm_options
+c.SlurmRoomSpawner.job_output_dir = str(room.job_output)
 c.Spawner.start_timeout = c.Spawner.http_timeout = room.spawn_timeout
 c.Spawner.default_url = "/lab"
 
