@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -325,8 +326,8 @@ def test_an_elastic_job_allowed_no_restart_fails_with_the_reason_and_leaves_noth
     job = submit("elastic_train.sbatch", "--steps", 100, clients=clients, job_env={**job_env, "MAX_RESTARTS": 0},
                  tmp_path=tmp_path)
     job.wait_for_line(r"committed step=5\b", timeout=180, echo=False)
-    killed = cluster.kill("node2", "elastic_train.py")
-    assert len(killed) >= 2, "node2's agent and its worker"
+    said = slurm.kill_on_node(clients, job.job_id, "node2", "elastic_train.py")
+    assert re.search(rf"SIGKILL to [2-9] process\(es\) of job {job.job_id} on node2", said), said  # agent, worker
     with pytest.raises(slurm.SlurmJobFailed) as failure:
         job.follow(timeout=180, echo=False)
     result = failure.value.result

@@ -1,16 +1,19 @@
 """The room's Slurm spawner (issue 23): `python -m clusterkit.room serve --spawner slurm` with real parts: the
 practice cluster (started by serve), JupyterHub and its proxy inside node1, the forwarder on this machine's
 127.0.0.1, PAM logins of learner accounts made for the test, each learner's server a batch job run as that
-learner on node1 or node2, and four learners logging in at once in Debian's chromium.
+learner on node1 or node2, and four learners logging in at once in Debian's chromium; one of them then runs
+module 05 through Run All in their server, submitting its jobs from their server's node as themselves.
 
 The unit tests at the top need no hub. The room test needs root, the practice cluster, chromium and the proxy;
 every account, home folder, group, ACL entry, job, process, namespace and route it makes is gone afterwards, which
-it checks. The browsers reach only 127.0.0.1 (the forwarder); Slurm's commands run only inside node1.
+it checks. The browsers reach only 127.0.0.1 (the forwarder); Slurm's commands run only inside the nodes.
 """
 from __future__ import annotations
 
 import os
+import pwd
 import re
+import shutil
 import socket
 import threading
 import time
@@ -20,8 +23,9 @@ import pytest
 
 from clusterkit.clusters import practice
 from clusterkit.room import accounts
-from clusterkit.room.settings import RoomSettings
-from conftest import chromium_page, host_snapshot, snapshot_difference
+from clusterkit.machine.environment import REPO_ROOT
+from clusterkit.room.settings import WORKSPACE_NAME, RoomSettings
+from conftest import LabSession, chromium_page, host_snapshot, open_and_run_all, snapshot_difference
 from test_room import body_text, log_in, open_room, skip_without_parts
 
 SERVER = "jupyterhub-singleuser"
@@ -112,9 +116,25 @@ def server_environment(name: str) -> dict[str, str]:
     raise AssertionError(f"{name} runs no {SERVER}: {accounts.processes_of(name)}")
 
 
-def learner_session(room, account, profile: Path, phases: threading.Barrier, stops: bool, outcome: dict) -> None:
+MODULE_05 = REPO_ROOT / "solutions" / "05_clusters" / "01_slurm_practice_cluster.ipynb"
+SOLVED_05 = "05_clusters/solved_slurm_practice_cluster.ipynb"  # module 05, its exercise solved, in the workspace
+
+
+def run_module_05(room, name: str, page, shots: Path) -> list[str]:
+    """The learner runs module 05 (the solution, as if they had solved its exercise) through Run All in their
+    server: its jobs go from their server's job to the cluster it runs on, as them."""
+    solved = room.home(name) / WORKSPACE_NAME / SOLVED_05
+    shutil.copyfile(MODULE_05, solved)
+    entry = pwd.getpwnam(name)
+    os.chown(solved, entry.pw_uid, entry.pw_gid)
+    return open_and_run_all(LabSession(page, shots), f"{room.base}/user/{name}/lab/tree/{SOLVED_05}",
+                            run_seconds=240)
+
+
+def learner_session(room, account, profile: Path, phases: threading.Barrier, stops: bool, runs_05: bool,
+                    outcome: dict) -> None:
     """Log in with the hub's form, wait for JupyterLab; once the test has looked at the servers, the first learner
-    stops theirs from the hub's home page."""
+    stops theirs from the hub's home page, and the second runs module 05 from their server."""
     try:
         with chromium_page(profile) as (page, blocked):
             pressed = time.monotonic()
@@ -129,6 +149,10 @@ def learner_session(room, account, profile: Path, phases: threading.Barrier, sto
                 page.click("#stop")
                 page.wait_for_selector("#stop", state="hidden", timeout=60_000)
             phases.wait()  # 3: the first learner's server is stopped
+            if runs_05:
+                started = time.monotonic()
+                outcome["module_05"] = run_module_05(room, account.name, page, profile.parent / "shots-05")
+                outcome["module_05_seconds"] = time.monotonic() - started
             outcome["blocked"] = list(blocked)
     except BaseException as error:  # noqa: BLE001 (reported by the main thread, which fails the test)
         outcome["error"] = error
@@ -137,7 +161,7 @@ def learner_session(room, account, profile: Path, phases: threading.Barrier, sto
 
 @pytest.mark.cluster
 @pytest.mark.browser
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_learners_servers_are_slurm_jobs_on_the_practice_cluster(practice_cluster, tmp_path, monkeypatch, capsys):
     skip_without_parts()
     practice_cluster[0].down()  # one practice cluster per machine: the room starts its own
@@ -158,7 +182,8 @@ def test_learners_servers_are_slurm_jobs_on_the_practice_cluster(practice_cluste
         phases = threading.Barrier(len(learners) + 1, timeout=180)
         outcomes = [{} for _ in learners]
         threads = [threading.Thread(target=learner_session, daemon=True,
-                                    args=(room, account, tmp_path / f"profile-{i}", phases, i == 0, outcomes[i]))
+                                    args=(room, account, tmp_path / f"profile-{i}", phases, i == 0, i == 1,
+                                          outcomes[i]))
                    for i, account in enumerate(learners)]
         for thread in threads:
             thread.start()
@@ -191,7 +216,7 @@ def test_learners_servers_are_slurm_jobs_on_the_practice_cluster(practice_cluste
             time.sleep(0.2)  # scancel's effect is in Slurm and /proc, not in the page: poll them
         after_stop, gone_after = jobs(cluster), time.monotonic() - stopped_at
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=300)
         failed = [f"{name}: {outcome['error']!r}" for name, outcome in zip(names, outcomes) if "error" in outcome]
         assert not failed, "; ".join(failed)
 
@@ -215,6 +240,14 @@ def test_learners_servers_are_slurm_jobs_on_the_practice_cluster(practice_cluste
             f"stopping {names[0]}'s server changed other jobs: {running} -> {after_stop}"
         assert not room.server(names[0])
         assert all(not outcome["blocked"] for outcome in outcomes), [outcome["blocked"] for outcome in outcomes]
+        module_05 = outcomes[1]["module_05"]
+        failed_cells = [text[-600:] for text in module_05 if "Traceback" in text]
+        assert not failed_cells, f"module 05 failed in {names[1]}'s server: {failed_cells}"
+        said = "\n".join(module_05)
+        assert f"Slurm commands run on this job's node ({running[names[1]][2]})" in said, said[:2000]
+        assert re.search(r"job \d+ COMPLETED \(exit code 0:0\) on node\[1-2\]", said), said[:3000]
+        assert "training finished: 100 of 100 steps" in said and "world size at each rendezvous: [2, 1]" in said
+        assert "PASS" in said, "the solved exercise's check"
         port = int(room.base.rsplit(":", 1)[1])
     stopped = time.monotonic()
     assert snapshot_difference(before, host_snapshot()) == {}, "the room left something of the practice cluster"
@@ -224,6 +257,7 @@ def test_learners_servers_are_slurm_jobs_on_the_practice_cluster(practice_cluste
     with capsys.disabled():
         print(f"\nroom on Slurm: hub up through the forwarder in {hub_up:.1f} s (practice cluster included); "
               "JupyterLab after " + ", ".join(f"{outcome['lab_after']:.0f} s" for outcome in outcomes)
-              + f"; a failed spawn said why after {refused_after:.0f} s; a stopped server's job gone "
+              + f"; a failed spawn said why after {refused_after:.0f} s; module 05 through Run All in a learner's "
+              f"server {outcomes[1]['module_05_seconds']:.0f} s; a stopped server's job gone "
               f"{gone_after:.1f} s after the page said so; jobs {running}; whole test {stopped - started:.0f} s; "
               f"the instructor's view was:\n{view}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterkit.clusters.connect import skip_remaining_cells
+from clusterkit.clusters.connect import connect, skip_remaining_cells
 from clusterkit.clusters import practice as pc
 from clusterkit.clusters import slurm
 from clusterkit.machine.environment import REPO_ROOT
@@ -304,3 +304,21 @@ def test_cells_after_a_missing_cluster_say_they_were_skipped(capsys):
     finally:
         shell.input_transformers_post.clear()
         InteractiveShell.clear_instance()
+
+
+def test_inside_a_slurm_job_the_notebook_submits_from_the_node_it_runs_on(monkeypatch, tmp_path):
+    """A learner's server in the room is a batch job on a node: connect() uses that node's Slurm commands (no
+    cluster to enter or start), and they do not inherit the server job's allocation. No Slurm command runs here."""
+    if shutil.which("sbatch") is None:
+        pytest.skip("Slurm's commands are not installed: `bash tools/setup_cluster.sh`")
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("")
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "2")
+    clients, cluster, why_not = connect(start=False)
+    assert isinstance(clients, slurm.LocalClients) and cluster is None and why_not is None
+    assert clients.where.startswith("this job's node (")
+    passed_on = clients.run(["env"]).stdout.splitlines()
+    assert f"SLURM_CONF={conf}" in passed_on
+    assert not [line for line in passed_on if line.startswith(("SLURM_JOB_ID=", "SLURM_CPUS_PER_TASK="))]

@@ -71,14 +71,17 @@ class SlurmTimeout(SlurmError):
 
 # -- where the clients run -------------------------------------------------------------------------
 class LocalClients:
-    """Slurm's commands on this machine (a real cluster's login node)."""
+    """Slurm's commands on this machine: a real cluster's login node, or a node where this process runs inside a job
+    (a learner's server in the room). The variables of an allocation this process runs in (SLURM_JOB_ID,
+    SLURM_CPUS_PER_TASK ...) are not passed on: sbatch and srun would read them as options for the new job."""
 
-    where = "this machine"
+    def __init__(self, where: str = "this machine"):
+        self.where = where
 
     def run(
         self, argv: list[str], *, timeout: float = 30, cwd=None, env: dict | None = None
     ) -> subprocess.CompletedProcess:
-        full_env = dict(os.environ)
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") or k == "SLURM_CONF"}
         full_env.update(env or {})
         try:
             return subprocess.run(
@@ -114,6 +117,13 @@ def _call(clients, argv: list[str], timeout: float = 30, **kwargs) -> str:
         message = (done.stderr or done.stdout).strip()
         raise SlurmError(f"`{shlex.join(argv)}` on {clients.where} failed ({done.returncode}): {message}")
     return done.stdout
+
+
+def kill_on_node(clients, job_id: int, node: str, *programs: str) -> str:
+    """SIGKILL the job's processes on `node` whose command line names one of `programs`, as a lost node would lose
+    them: `srun --overlap` runs clusterkit.jobs.kill_here there, inside the job's allocation. What it printed."""
+    return _call(clients, ["srun", "--overlap", f"--jobid={job_id}", "-w", node, "-N1", "-n1", sys.executable, "-m",
+                           "clusterkit.jobs.kill_here", *programs], timeout=60)
 
 
 # -- job state -------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ class PracticeCluster:
     netns_dir_existed: bool = True
     started: float = 0.0
     autogroup_was: str = ""   # kernel.sched_autogroup_enabled before the cluster changed it ("" = untouched)
+    started_here: bool = False  # this process started it (start()), rather than finding it up (load())
 
     # -- where things are ---------------------------------------------------------------------------
     @property
@@ -170,27 +171,6 @@ class PracticeCluster:
         """node -> the pids of every process living in its namespace."""
         return {node.name: namespace_pids(node.namespace) for node in self.nodes}
 
-    def kill(self, node: str, *names: str, sig: int = signal.SIGKILL, settle: float = 0.5) -> list[int]:
-        """Send `sig` to every process of `node` whose command line contains one of `names` (a lost node's launcher
-        and workers, say) until none has turned up for `settle` s; returns the pids hit. The nodes share this
-        machine's process table, so `pkill` inside a node would hit the other node's processes too: this looks only
-        at the node's own namespace."""
-        hit: list[int] = []
-        quiet_until = time.monotonic() + settle
-        while time.monotonic() < quiet_until:
-            fresh = [pid for pid in namespace_pids(self.node(node).namespace)
-                     if pid not in hit and any(name in _command_line(pid) for name in names)]
-            for pid in fresh:
-                try:
-                    os.kill(pid, sig)
-                    hit.append(pid)
-                except ProcessLookupError:
-                    pass
-            if fresh:
-                quiet_until = time.monotonic() + settle
-            time.sleep(0.02)
-        return hit
-
     def node_states(self) -> dict[str, str]:
         """node -> Slurm's state of it ('idle', 'alloc', 'mix', 'down', ...), asked inside node1."""
         done = self.run_on_node(self.nodes[0].name, ["sinfo", "-h", "-N", "-o", "%N %t"], check=False, timeout=15)
@@ -251,13 +231,6 @@ class PracticeCluster:
             print(f"practice cluster {self.cluster_id} stopped")
 
 
-def _command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def start(
     folder: str | os.PathLike | None = None, subnet: str | None = None, timeout: float = 30.0, quiet: bool = True
 ) -> PracticeCluster:
@@ -287,7 +260,8 @@ def start(
         Node(name, f"{PREFIX}{cluster_id}-{name}", str(hosts[i]), f"dm{cluster_id}n{i + 1}")
         for i, name in enumerate(NODE_NAMES)
     ]
-    cluster = PracticeCluster(str(folder), cluster_id, str(network), nodes, netns_dir_existed, time.time())
+    cluster = PracticeCluster(str(folder), cluster_id, str(network), nodes, netns_dir_existed, time.time(),
+                              started_here=True)
     if len(str(cluster.munge_socket)) > 100:
         raise ClusterError(
             f"the cluster folder's path is too long for a unix socket ({cluster.munge_socket}); "
@@ -341,7 +315,7 @@ def load(folder: str | os.PathLike | None = None) -> PracticeCluster | None:
         return None
     data = json.loads(state.read_text())
     data["nodes"] = [Node(**node) for node in data["nodes"]]
-    cluster = PracticeCluster(**data)
+    cluster = PracticeCluster(**{**data, "started_here": False})
     if not all((NETNS_DIR / node.namespace).exists() for node in cluster.nodes):
         cluster.down()  # a stale record (the machine restarted, or someone deleted the namespaces): clean up
         return None
