@@ -114,7 +114,7 @@ def test_smoke_run_writes_the_table_the_json_and_the_plots(tmp_path, record_prop
         assert 0.0 <= row["others_cpu_share"] <= 1.0, row["key"]
         assert row["figures"] or row["quoted"] or row["unavailable"], f"{row['key']}: no figure and no reason"
         for figure in row["figures"]:
-            assert figure["repeats"] == len(figure["values"]) >= 2, (row["key"], figure["name"])
+            assert figure["repeats"] == len(figure["values"]) >= 1, (row["key"], figure["name"])
             assert figure["low"] <= figure["median"] <= figure["high"] and figure["spread"] == [figure["low"],
                                                                                               figure["high"]]
             if figure["published"]:

@@ -69,8 +69,8 @@ def test_deadlock_is_killed_at_the_timeout(script, tmp_path):
     body = ('import os\n'
             f'open(r"{tmp_path}/pid" + str(comm.rank), "w").write(str(os.getpid()))\n'
             'comm.recv(source=1 - comm.rank)\n')
-    with pytest.raises(MpiTimeout, match="did not finish within 20 s"):
-        mpirun(script(body), n=2, echo=False, timeout=20)
+    with pytest.raises(MpiTimeout, match="did not finish within 8 s"):
+        mpirun(script(body), n=2, echo=False, timeout=8)
     pids = [int(path.read_text()) for path in tmp_path.glob("pid*")]
     assert len(pids) == 2, "both ranks reached the deadlock"
     for pid in pids:  # every rank is gone (a zombie waiting for its parent to reap it is gone too)

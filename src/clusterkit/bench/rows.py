@@ -36,7 +36,8 @@ HEAT_BYTES_PER_POINT = (14 + 9) * 8
 HOROVOD_CYCLE_MS = 0.1
 
 SIZES = {
-    "smoke": dict(repeats=2, job_repeats=2, stream_mib=32, sklearn_rows=(20_000, 50_000),
+    # smoke: every row's code once, in the least time (a test); one job per variant, so its spreads are not spreads
+    "smoke": dict(repeats=2, job_repeats=1, stream_mib=32, sklearn_rows=(20_000, 50_000),
                   linreg_rows=(40_000, 20_000), kmeans_rows=(20_000, 10_000), heat_grids=[64, 256],
                   heat_work=2e6, hvd_batches=[32], hvd_steps=3, ddp_steps=3, ddp_batch=16, tf_batch=32, tf_steps=3,
                   warmup_steps=1, setup_repeats=0),
