@@ -55,9 +55,7 @@ wanted=$({ cat "$ROOT/requirements.lock"; sed '/^\[tool\./,$d' "$ROOT/pyproject.
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   say "Installing the pinned stack (requirements.lock): a few minutes the first time"
   pip_install $BOOTSTRAP
-  # --no-compile: Python compiles each module when it is first imported, so only what the course uses; compiling
-  # all of TensorFlow's and torch's files at install took half of this step (77-88 s with, 39 s without)
-  pip_install --no-compile -r "$ROOT/requirements.lock"
+  pip_install -r "$ROOT/requirements.lock"
   pip_install --no-deps --no-build-isolation -e "$ROOT"
   echo "$wanted" > "$stamp"
 else
