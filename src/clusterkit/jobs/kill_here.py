@@ -6,7 +6,7 @@ node were lost (SIGKILL: nothing of them can clean up or say goodbye):
 The victims are found by their environment: this job (SLURM_JOB_ID) on this node (SLURMD_NODENAME), never this
 process or its parents. On a real cluster `pkill -f` on the node would do; the practice cluster's nodes share this
 machine's process table, where pkill would hit the other node's processes too. Prints what it killed; exits 1
-when it found nothing. Standard library only.
+when it found nothing. Standard library only (and the failure injector's environment reader).
 """
 from __future__ import annotations
 
@@ -15,13 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-
-def environment(pid: int) -> dict[str, str]:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    return dict(item.decode(errors="replace").split("=", 1) for item in raw.split(b"\0") if b"=" in item)
+from clusterkit.jobs.failure_injector import environment
 
 
 def command_line(pid: int) -> str:
