@@ -9,7 +9,7 @@ import torch
 
 from clusterkit.exercises.torch_ccl import check_elastic_flags, check_training_state
 from clusterkit.jobs.elastic import (RENDEZVOUS_CONF, ElasticJobFailed, ElasticResult, explain, freeze_worker,
-                                     kill_node, kill_worker, srun_log, still_running, torchrun_command,
+                                     failed_workers, kill_node, kill_worker, srun_log, still_running, torchrun_command,
                                      torchrun_nodes)
 from clusterkit.jobs.failure_injector import NEVER_INJECTED
 from clusterkit.machine.environment import REPO_ROOT
@@ -159,6 +159,42 @@ def test_the_log_gives_rounds_restarts_world_sizes_and_the_timeline():
     assert result.committed_steps() == [10, 11] and result.value("full_data_loss") == 0.085201
 
 
+# torchrun's error report after a worker was killed and its peer aborted in the same second: torchrun named the
+# peer the root cause (recorded in a CI run)
+REPORT = """\
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+elastic_train.py FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-12-07_02:29:30
+  host      : localhost
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 24089)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 24089
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-07_02:29:30
+  host      : localhost
+  rank      : 0 (local_rank: 0)
+  exitcode  : -6 (pid: 24088)
+  error_file: <N/A>
+  traceback : Signal 6 (SIGABRT) received by PID 24088
+============================================================
+""".splitlines()
+
+
+def test_every_failed_worker_is_named_whichever_torchrun_saw_first():
+    assert failed_workers(REPORT) == ("the failed workers: rank 0 exited with status -6 (killed by SIGABRT), "
+                                      "rank 1 exited with status -9 (killed by SIGKILL)")
+    assert failed_workers([*REPORT[:4], "Failures:", "  <NO_OTHER_FAILURES>", *REPORT[12:]]) == \
+        "the failed workers: rank 0 exited with status -6 (killed by SIGABRT)"
+    assert failed_workers(["RuntimeError: boom"]) == "torchrun printed no error report"
+
+
 # ------------------------------------------------------------------------------------------ real jobs
 
 @pytest.fixture(scope="module")
@@ -218,7 +254,7 @@ def test_more_failures_than_max_restarts_end_the_job_with_the_reason(tmp_path):
                        failure=kill_worker("node1", after=r"committed step=10\b", local_rank=1), show_commands=False)
     message = str(failed.value)
     assert "torchrun on node1 gave up" in message and "--max-restarts=0 allows 0 restart(s)" in message
-    assert "exited with status -9 (killed by SIGKILL)" in message
+    assert "rank 1 exited with status -9 (killed by SIGKILL)" in message
     assert "The last committed state is that of step" in message and "resumes from it" in message
     assert not still_running(str(tmp_path))
 

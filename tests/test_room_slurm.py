@@ -131,6 +131,11 @@ def run_module_05(room, name: str, page, shots: Path) -> list[str]:
                             run_seconds=240)
 
 
+# The hub's home page binds the stop button in a script that require.js loads after the page: a click before
+# that does nothing (seen on a loaded machine), so the test waits for jQuery's click handler on it.
+STOP_BUTTON_WIRED = "() => window.jQuery && (jQuery._data(document.getElementById('stop'), 'events') || {}).click"
+
+
 def learner_session(room, account, profile: Path, phases: threading.Barrier, stops: bool, runs_05: bool,
                     outcome: dict) -> None:
     """Log in with the hub's form, wait for JupyterLab; once the test has looked at the servers, the first learner
@@ -146,6 +151,7 @@ def learner_session(room, account, profile: Path, phases: threading.Barrier, sto
             phases.wait()  # 2: the test has looked at the jobs and servers
             if stops:
                 page.goto(f"{room.base}/hub/home")
+                page.wait_for_function(STOP_BUTTON_WIRED, timeout=30_000)
                 page.click("#stop")
                 page.wait_for_selector("#stop", state="hidden", timeout=60_000)
             phases.wait()  # 3: the first learner's server is stopped

@@ -322,7 +322,7 @@ def explain(result: ElasticResult, plan: dict) -> str:
         if any("ChildFailedError" in line for line in lines):
             allowed = next(int(part.split("=")[1]) for part in node["command"] if part.startswith("--max-restarts="))
             errors = [m["error"] for line in lines if (m := WORKER_ERROR.match(line))]
-            cause = root_cause(lines) + (f"; the first error printed: {errors[0][:200]}" if errors else "")
+            cause = failed_workers(lines) + (f"; the first error printed: {errors[0][:200]}" if errors else "")
             reasons.append(f"torchrun on {name} gave up: its workers failed {result.restarts.get(name, 0) + 1} "
                            f"time(s) and --max-restarts={allowed} allows {allowed} restart(s) ({cause})")
         if any("RendezvousTimeoutError" in line for line in lines):
@@ -339,15 +339,28 @@ def explain(result: ElasticResult, plan: dict) -> str:
             f"more nodes than the minimum.\nLast lines:\n{tail(result.output)}")
 
 
-def root_cause(lines: list[str]) -> str:
-    """'rank R exited with X' from torchrun's error report ("Root Cause (first observed failure)")."""
-    report = lines[next((i for i, line in enumerate(lines) if line.startswith("Root Cause")), len(lines)):]
-    fields = dict(m.groups() for line in report if (m := REPORT_FIELD.match(line)))
-    if "rank" not in fields:
+def failed_workers(lines: list[str]) -> str:
+    """'rank R exited with X, ...' for every worker in torchrun's last error report, by rank. Torchrun names one
+    of them the root cause ("first observed failure"), but when a killed worker's peer aborts in the same instant
+    either may come first, so the report lists them all."""
+    start = max((i for i, line in enumerate(lines) if line.startswith("Failures:")), default=len(lines))
+    workers, rank = {}, None
+    for line in lines[start:]:
+        if m := REPORT_FIELD.match(line):
+            name, value = m.group(1), m.group(2).split()[0]
+            if name == "rank":
+                rank = int(value)
+            elif rank is not None:
+                workers[rank] = value
+    if not workers:
         return "torchrun printed no error report"
-    code = fields.get("exitcode", "?").split()[0]
-    killed = f" (killed by {signal.Signals(-int(code)).name})" if code.startswith("-") and code[1:].isdigit() else ""
-    return f"the first failure: rank {fields['rank'].split()[0]} exited with status {code}{killed}"
+    return "the failed workers: " + ", ".join(f"rank {rank} exited with status {code}{killed_by(code)}"
+                                              for rank, code in sorted(workers.items()))
+
+
+def killed_by(code: str) -> str:
+    """' (killed by SIGKILL)' for an exit status of -9; nothing for an ordinary one."""
+    return f" (killed by {signal.Signals(-int(code)).name})" if code.startswith("-") and code[1:].isdigit() else ""
 
 
 def still_running(script: str) -> list[int]:
