@@ -112,7 +112,7 @@ fi
 
 # Horovod's PyPI source with the course's fixes applied (each patch file says what it fixes and why); a
 # build from other sources or other patches is rebuilt
-HOROVOD_PATCHES=("$ROOT/tools/horovod-ccl-fused-allgather.patch")
+HOROVOD_PATCHES=("$ROOT/tools/horovod-ccl-fused-allgather.patch" "$ROOT/tools/horovod-no-debug-info.patch")
 horovod_stamp="$VENV/.horovod-build.sha256"
 horovod_wanted="$(cat "${HOROVOD_PATCHES[@]}" | sha256sum | cut -d' ' -f1) ${#WITH_CCL[@]}"
 horovod_ok() {  # built here with these patches, the right version, its ops load, every wanted backend compiled in
