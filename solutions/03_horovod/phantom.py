@@ -8,7 +8,7 @@ of the oesophageal-cancer study the notebook retells:
   blurred and noisy, as PET is;
 - tumour position and size random; some slices hold no tumour; about 1% of the pixels are tumour.
 
-    python phantom.py OUT.npz --train 1000 --val 200      (or phantom.write_dataset from Python)
+    python phantom.py OUT.npz --train 1000 --val 200 --size 48   (notebook 08's data set; or phantom.write_dataset)
 """
 from __future__ import annotations
 
